@@ -1,0 +1,46 @@
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { type ErrorCode, ErrorCodes, RelayError } from '../errors.js';
+import type { AdminDeps } from './deps.js';
+import { healthRoutes } from './health.js';
+import { v1Routes } from './v1.js';
+
+const statusByCode: Partial<Record<ErrorCode, number>> = {
+  [ErrorCodes.BAD_REQUEST]: 400,
+  [ErrorCodes.UNAUTHORIZED]: 401,
+  [ErrorCodes.FORBIDDEN]: 403,
+  [ErrorCodes.ROUTE_NOT_FOUND]: 404,
+  [ErrorCodes.UNKNOWN_NAMESPACE]: 404,
+  [ErrorCodes.SOCKET_NOT_FOUND]: 404,
+  [ErrorCodes.DRAINING]: 503,
+  [ErrorCodes.CLUSTER]: 503,
+};
+
+/** The Fastify control plane; every error response is `{ error: { code, message } }`. */
+export async function createAdminApp(deps: AdminDeps): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+
+  app.setErrorHandler((err: FastifyError | RelayError, _request, reply) => {
+    if (err instanceof RelayError) {
+      return reply.code(statusByCode[err.code] ?? 500).send({ error: err.toBody() });
+    }
+    if (err.validation || (err.statusCode !== undefined && err.statusCode < 500)) {
+      return reply
+        .code(err.statusCode ?? 400)
+        .send({ error: { code: ErrorCodes.BAD_REQUEST, message: err.message } });
+    }
+    deps.log.error('admin request failed', { code: ErrorCodes.INTERNAL, error: String(err) });
+    return reply.code(500).send({ error: { code: ErrorCodes.INTERNAL, message: 'internal error' } });
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({
+      error: {
+        code: ErrorCodes.ROUTE_NOT_FOUND,
+        message: `no route ${request.method} ${request.url.split('?')[0]}`,
+      },
+    }),
+  );
+
+  healthRoutes(app, deps);
+  await app.register(async (v1) => v1Routes(v1, deps), { prefix: '/v1' });
+  return app;
+}

@@ -1,0 +1,23 @@
+import type { InstanceRegistry } from '../cluster/registry.js';
+import type { RelayConfig } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics/registry.js';
+import type { RelayOps } from '../relay/ops.js';
+
+/** Why this instance does not take new clients; empty when it does. */
+export type Readiness = () => string[];
+
+/** What the composition root hands the admin app: it reaches the rest of the relay only through these. */
+export interface AdminDeps {
+  config: RelayConfig;
+  metrics: Metrics;
+  log: Logger;
+  ops: RelayOps;
+  registry: InstanceRegistry;
+  notReadyReasons: Readiness;
+  isDraining: () => boolean;
+  startedAt: number;
+  adapterName: string;
+  /** Starts a graceful drain of this instance (idempotent); the process exits when it ends. */
+  startDrain: (reason: string) => void;
+}

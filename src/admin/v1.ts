@@ -1,0 +1,89 @@
+import type { FastifyInstance } from 'fastify';
+import { ErrorCodes, RelayError } from '../errors.js';
+import { bearerAuth } from './auth.js';
+import type { AdminDeps } from './deps.js';
+
+const namespaceQuery = {
+  type: 'object',
+  properties: { namespace: { type: 'string', minLength: 1, default: '/' } },
+  additionalProperties: false,
+} as const;
+
+const publishBody = {
+  type: 'object',
+  required: ['event'],
+  properties: {
+    namespace: { type: 'string', minLength: 1 },
+    room: { type: 'string', minLength: 1 },
+    event: { type: 'string', minLength: 1 },
+    data: {},
+  },
+  additionalProperties: false,
+} as const;
+
+/** The `/v1/*` operator API; guarded by the bearer token when one is configured. */
+export async function v1Routes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
+  if (deps.config.adminToken !== undefined) app.addHook('onRequest', bearerAuth(deps.config.adminToken));
+
+  app.get('/stats', async () => {
+    const local = deps.ops.localStats();
+    return {
+      instanceId: deps.config.instanceId,
+      transport: deps.config.transport,
+      adapter: deps.adapterName,
+      connections: local.connections,
+      rooms: local.rooms,
+      uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000),
+      draining: deps.isDraining(),
+    };
+  });
+
+  app.get('/instances', async () => {
+    try {
+      return { instances: await deps.registry.list() };
+    } catch (err) {
+      throw new RelayError(ErrorCodes.CLUSTER, 'the instance registry (Redis) is unavailable', {
+        cause: err,
+      });
+    }
+  });
+
+  app.post<{ Body: { namespace?: string; room?: string; event: string; data?: unknown } }>(
+    '/publish',
+    { schema: { body: publishBody } },
+    async (request, reply) => {
+      const { namespace, room, event, data } = request.body;
+      deps.ops.publish({ namespace, room, event, data }, 'admin');
+      return reply.code(202).send({ ok: true });
+    },
+  );
+
+  app.get<{ Params: { room: string }; Querystring: { namespace: string } }>(
+    '/rooms/:room/sockets',
+    { schema: { querystring: namespaceQuery } },
+    async (request) => {
+      const sockets = await deps.ops.roomSockets(request.query.namespace, request.params.room);
+      return { room: request.params.room, namespace: request.query.namespace, sockets };
+    },
+  );
+
+  app.delete<{ Params: { id: string }; Querystring: { namespace: string } }>(
+    '/sockets/:id',
+    { schema: { querystring: namespaceQuery } },
+    async (request, reply) => {
+      const found = await deps.ops.disconnectSocket(request.query.namespace, request.params.id);
+      if (!found) {
+        throw new RelayError(
+          ErrorCodes.SOCKET_NOT_FOUND,
+          `no socket ${JSON.stringify(request.params.id)} is connected`,
+        );
+      }
+      return reply.code(204).send();
+    },
+  );
+
+  app.post('/drain', async (_request, reply) => {
+    deps.startDrain('admin request');
+    return reply.code(202).send({ ok: true, draining: true });
+  });
+}

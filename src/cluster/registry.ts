@@ -1,0 +1,84 @@
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics/registry.js';
+import type { RedisConnection } from './redis.js';
+
+/** What an instance says about itself in `/v1/instances`. */
+export interface InstanceInfo {
+  instanceId: string;
+  transport: string;
+  adapter: string;
+  connections: number;
+  draining: boolean;
+  startedAt: string;
+  lastSeen: string;
+}
+
+/** The live instances of the cluster. */
+export interface InstanceRegistry {
+  start(): void;
+  /** Publishes this instance's state now (call on state changes such as draining). */
+  beat(): Promise<void>;
+  list(): Promise<InstanceInfo[]>;
+  /** Removes this instance from the registry and stops heartbeating. */
+  stop(): Promise<void>;
+}
+
+const INSTANCES_KEY = 'relay:instances';
+const HEARTBEAT_MS = 5_000;
+/** An instance silent for this long is not listed as live. */
+export const INSTANCE_STALE_MS = 15_000;
+
+/** Single-node mode: the only live instance is this one. */
+export function createMemoryRegistry(self: () => InstanceInfo): InstanceRegistry {
+  return {
+    start() {},
+    async beat() {},
+    async list() {
+      return [self()];
+    },
+    async stop() {},
+  };
+}
+
+/** Cluster mode: each instance heartbeats a hash field in Redis; silent ones age out of the list. */
+export function createRedisRegistry(
+  redis: RedisConnection,
+  self: () => InstanceInfo,
+  deps: { log: Logger; metrics: Metrics },
+): InstanceRegistry {
+  let timer: NodeJS.Timeout | undefined;
+  const beat = async () => {
+    const info = self();
+    await redis.client.hSet(INSTANCES_KEY, info.instanceId, JSON.stringify(info));
+  };
+  const beatQuietly = () => {
+    // Readiness already reports a lost Redis; a missed beat only needs counting.
+    beat().catch(() => deps.metrics.redisErrors.inc({ client: 'registry' }));
+  };
+  return {
+    start() {
+      beatQuietly();
+      timer = setInterval(beatQuietly, HEARTBEAT_MS);
+      timer.unref();
+    },
+    beat,
+    async list() {
+      const all = await redis.client.hGetAll(INSTANCES_KEY);
+      const now = Date.now();
+      const live: InstanceInfo[] = [];
+      for (const raw of Object.values(all)) {
+        try {
+          const info = JSON.parse(raw) as InstanceInfo;
+          if (now - Date.parse(info.lastSeen) <= INSTANCE_STALE_MS) live.push(info);
+        } catch {
+          deps.log.warn('ignoring unparsable instance record', { key: INSTANCES_KEY });
+        }
+      }
+      return live.sort((a, b) => a.instanceId.localeCompare(b.instanceId));
+    },
+    async stop() {
+      clearInterval(timer);
+      await redis.client.hDel(INSTANCES_KEY, self().instanceId);
+    },
+  };
+}

@@ -1,0 +1,233 @@
+import { hostname } from 'node:os';
+import { ConfigError } from '../errors.js';
+
+export type TransportName = 'uws' | 'ws';
+
+/** The validated, frozen configuration every module receives from the composition root. */
+export interface RelayConfig {
+  port: number;
+  host: string;
+  adminPort: number;
+  adminHost: string;
+  redisUrl: string | undefined;
+  transport: TransportName;
+  instanceId: string;
+  recoveryWindowMs: number;
+  drainTimeoutMs: number;
+  adminToken: string | undefined;
+  configFile: string | undefined;
+  namespaces: Readonly<Record<string, NamespacePolicy>>;
+}
+
+/** Which rooms clients of one namespace may join and publish to (`*` matches any run of characters). */
+export interface NamespacePolicy {
+  join: readonly string[];
+  publish: readonly string[];
+}
+
+/** One setting: its flag, env var, config-file key, default, and a parser that says what it expected. */
+export interface Setting<K extends keyof RelayConfig = keyof RelayConfig> {
+  key: K;
+  flag: string;
+  env: string;
+  /** Documented default; `undefined` means unset. */
+  defaultValue: () => RelayConfig[K];
+  parse: (raw: unknown) => RelayConfig[K];
+  doc: string;
+}
+
+function integer(min: number, max: number, what: string) {
+  return (raw: unknown): number => {
+    const text = typeof raw === 'number' ? String(raw) : raw;
+    if (typeof text !== 'string' || !/^\d+$/.test(text.trim())) {
+      throw new Error(`expected ${what} (an integer from ${min} to ${max}), got ${JSON.stringify(raw)}`);
+    }
+    const n = Number(text);
+    if (n < min || n > max) throw new Error(`expected ${what} from ${min} to ${max}, got ${n}`);
+    return n;
+  };
+}
+
+function nonEmptyString(what: string) {
+  return (raw: unknown): string => {
+    if (typeof raw !== 'string' || raw.trim() === '') {
+      throw new Error(`expected ${what}, got ${JSON.stringify(raw)}`);
+    }
+    return raw.trim();
+  };
+}
+
+function host(raw: unknown): string {
+  const value = nonEmptyString('a bind address such as 0.0.0.0, 127.0.0.1 or ::')(raw);
+  if (!/^[A-Za-z0-9.:_-]+$/.test(value)) {
+    throw new Error(`expected a bind address such as 0.0.0.0, 127.0.0.1 or ::, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+function redisUrl(raw: unknown): string {
+  const value = nonEmptyString('a redis:// or rediss:// URL')(raw);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error('expected a redis:// or rediss:// URL, got an unparsable value');
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    throw new Error(`expected a redis:// or rediss:// URL, got the scheme ${JSON.stringify(url.protocol)}`);
+  }
+  return value;
+}
+
+function transport(raw: unknown): TransportName {
+  if (raw === 'uws' || raw === 'ws') return raw;
+  throw new Error(`expected "uws" or "ws", got ${JSON.stringify(raw)}`);
+}
+
+const port = integer(0, 65535, 'a port');
+const durationMs = integer(1, 24 * 3600 * 1000, 'a duration in milliseconds');
+
+/** The settings this relay understands, in the order `--help` and the README list them. */
+export const settings: readonly Setting[] = [
+  {
+    key: 'port',
+    flag: '--port',
+    env: 'RELAY_PORT',
+    defaultValue: () => 3000,
+    parse: port,
+    doc: 'public Socket.IO port (0: any free port)',
+  },
+  {
+    key: 'host',
+    flag: '--host',
+    env: 'RELAY_HOST',
+    defaultValue: () => '0.0.0.0',
+    parse: host,
+    doc: 'public bind address',
+  },
+  {
+    key: 'adminPort',
+    flag: '--admin-port',
+    env: 'RELAY_ADMIN_PORT',
+    defaultValue: () => 9100,
+    parse: port,
+    doc: 'Fastify admin port (0: any free port)',
+  },
+  {
+    key: 'adminHost',
+    flag: '--admin-host',
+    env: 'RELAY_ADMIN_HOST',
+    defaultValue: () => '127.0.0.1',
+    parse: host,
+    doc: 'admin bind address',
+  },
+  {
+    key: 'redisUrl',
+    flag: '--redis-url',
+    env: 'REDIS_URL',
+    defaultValue: () => undefined,
+    parse: redisUrl,
+    doc: 'unset: single-node in-memory mode; set: cluster mode over Redis',
+  },
+  {
+    key: 'transport',
+    flag: '--transport',
+    env: 'RELAY_TRANSPORT',
+    defaultValue: () => 'uws',
+    parse: transport,
+    doc: '`uws` (uWebSockets.js) or `ws` (Node http + ws)',
+  },
+  {
+    key: 'instanceId',
+    flag: '--instance-id',
+    env: 'RELAY_INSTANCE_ID',
+    defaultValue: defaultInstanceId,
+    parse: instanceId,
+    doc: 'name of this instance in stats, logs, metrics (default hostname-pid)',
+  },
+  {
+    key: 'recoveryWindowMs',
+    flag: '--recovery-window',
+    env: 'RELAY_RECOVERY_WINDOW_MS',
+    defaultValue: () => 120_000,
+    parse: durationMs,
+    doc: 'connection state recovery window, ms',
+  },
+  {
+    key: 'drainTimeoutMs',
+    flag: '--drain-timeout',
+    env: 'RELAY_DRAIN_TIMEOUT_MS',
+    defaultValue: () => 30_000,
+    parse: durationMs,
+    doc: 'longest a graceful drain may take, ms',
+  },
+  {
+    key: 'adminToken',
+    flag: '--admin-token',
+    env: 'RELAY_ADMIN_TOKEN',
+    defaultValue: () => undefined,
+    parse: nonEmptyString('a non-empty token'),
+    doc: 'bearer token required on /v1/* admin routes',
+  },
+  {
+    key: 'configFile',
+    flag: '--config',
+    env: 'RELAY_CONFIG',
+    defaultValue: () => undefined,
+    parse: nonEmptyString('a path to a JSON or YAML file'),
+    doc: 'JSON or YAML file: settings and namespace policies',
+  },
+] as Setting[];
+
+function defaultInstanceId(): string {
+  return `${hostname()}-${process.pid}`;
+}
+
+function instanceId(raw: unknown): string {
+  const value = nonEmptyString('an instance name')(raw);
+  if (!/^[A-Za-z0-9._:-]{1,128}$/.test(value)) {
+    throw new Error(`expected 1-128 characters of [A-Za-z0-9._:-], got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+/** The embedded default policy: every room of `/` may be joined and published to. */
+export const defaultNamespaces: Readonly<Record<string, NamespacePolicy>> = Object.freeze({
+  '/': Object.freeze({ join: Object.freeze(['*']), publish: Object.freeze(['*']) }),
+});
+
+/** Validates the `namespaces` section of a config file. */
+export function parseNamespaces(raw: unknown): Record<string, NamespacePolicy> {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError('namespaces', 'expected a map from namespace name to policy');
+  }
+  const result: Record<string, NamespacePolicy> = {};
+  for (const [name, policy] of Object.entries(raw)) {
+    if (!/^\/[A-Za-z0-9._~/-]*$/.test(name)) {
+      throw new ConfigError(`namespaces.${name}`, 'expected a namespace name starting with "/"');
+    }
+    const p = (policy ?? {}) as Record<string, unknown>;
+    if (typeof p !== 'object' || Array.isArray(p)) {
+      throw new ConfigError(`namespaces.${name}`, 'expected an object with join and publish lists');
+    }
+    for (const key of Object.keys(p)) {
+      if (key !== 'join' && key !== 'publish') {
+        throw new ConfigError(`namespaces.${name}.${key}`, 'unknown key (expected join or publish)');
+      }
+    }
+    result[name] = Object.freeze({
+      join: Object.freeze(patternList(`namespaces.${name}.join`, p.join)),
+      publish: Object.freeze(patternList(`namespaces.${name}.publish`, p.publish)),
+    });
+  }
+  return result;
+}
+
+function patternList(setting: string, raw: unknown): string[] {
+  // An omitted list allows nothing: a config file narrows the embedded default.
+  if (raw === undefined) return [];
+  if (!Array.isArray(raw) || raw.some((p) => typeof p !== 'string' || p === '')) {
+    throw new ConfigError(setting, 'expected a list of non-empty room patterns such as ["*"] or ["chat:*"]');
+  }
+  return raw as string[];
+}

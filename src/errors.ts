@@ -1,0 +1,84 @@
+/**
+ * Every failure that crosses a boundary (client ack, HTTP response, exit message) carries one of these codes.
+ * `instanceof RelayError` tells our errors apart; `code` is what logs and clients see.
+ */
+export const ErrorCodes = {
+  /** A setting has a bad value, or an unknown flag / file key was given. Exit code 2. */
+  CONFIG: 'RLY_ERR_CONFIG',
+  /** A client event or admin request body has the wrong shape. */
+  BAD_REQUEST: 'RLY_ERR_BAD_REQUEST',
+  /** The namespace policy does not allow joining / publishing to this room. */
+  FORBIDDEN: 'RLY_ERR_FORBIDDEN',
+  /** Room names that look like socket ids are reserved: joining one would intercept direct messages. */
+  ROOM_RESERVED: 'RLY_ERR_ROOM_RESERVED',
+  /** An event that is not a built-in, on a namespace without an upstream. */
+  NO_HANDLER: 'RLY_ERR_NO_HANDLER',
+  /** The namespace is not configured on this relay. */
+  UNKNOWN_NAMESPACE: 'RLY_ERR_UNKNOWN_NAMESPACE',
+  /** No socket with this id is connected anywhere in the cluster. */
+  SOCKET_NOT_FOUND: 'RLY_ERR_SOCKET_NOT_FOUND',
+  /** No admin route at this method and path. */
+  ROUTE_NOT_FOUND: 'RLY_ERR_ROUTE_NOT_FOUND',
+  /** Missing or wrong bearer token on an admin route. */
+  UNAUTHORIZED: 'RLY_ERR_UNAUTHORIZED',
+  /** The instance is draining and takes no new work. */
+  DRAINING: 'RLY_ERR_DRAINING',
+  /** A cluster-wide operation failed (Redis unreachable, request timed out). */
+  CLUSTER: 'RLY_ERR_CLUSTER',
+  /** A public or admin port could not be bound. */
+  LISTEN: 'RLY_ERR_LISTEN',
+  /** The graceful drain did not finish within --drain-timeout. */
+  DRAIN_TIMEOUT: 'RLY_ERR_DRAIN_TIMEOUT',
+  /** Anything unexpected; the message says what. */
+  INTERNAL: 'RLY_ERR_INTERNAL',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+/** The error shape of every `{ ok: false, error }` ack and admin error response. */
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+}
+
+export class RelayError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RelayError';
+    this.code = code;
+  }
+
+  toBody(): ErrorBody {
+    return { code: this.code, message: this.message };
+  }
+}
+
+/** A bad setting; `setting` names the flag (or file key) so the exit line can point at it. */
+export class ConfigError extends RelayError {
+  readonly setting: string;
+
+  constructor(setting: string, message: string) {
+    super(ErrorCodes.CONFIG, `${setting}: ${message}`);
+    this.name = 'ConfigError';
+    this.setting = setting;
+  }
+}
+
+/** Any thrown value as an error body, without leaking internals of non-relay errors. */
+export function toErrorBody(err: unknown): ErrorBody {
+  if (err instanceof RelayError) return err.toBody();
+  return { code: ErrorCodes.INTERNAL, message: 'internal error' };
+}
+
+/**
+ * Why the relay closes a client connection. Engine.IO close reasons are what Socket.IO reports on the
+ * server side; the client sees `transport close` for all of them and reconnects.
+ */
+export const DisconnectReasons = {
+  /** Graceful drain: the session is persisted first, so the client recovers on another instance. */
+  DRAIN: 'forced close',
+  /** An admin asked for this socket to go (`DELETE /v1/sockets/:id`): the client does not reconnect. */
+  ADMIN: 'server namespace disconnect',
+} as const;

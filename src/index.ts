@@ -1,0 +1,13 @@
+// Public API: embed the relay in another program, or reuse its config loader and error codes.
+export { loadConfig, usage } from './config/load.js';
+export type { NamespacePolicy, RelayConfig, TransportName } from './config/schema.js';
+export {
+  ConfigError,
+  DisconnectReasons,
+  type ErrorBody,
+  type ErrorCode,
+  ErrorCodes,
+  RelayError,
+} from './errors.js';
+export { createLogger, type Logger } from './log.js';
+export { createRelay, type Relay } from './relay.js';

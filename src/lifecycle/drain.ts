@@ -1,0 +1,59 @@
+import { ErrorCodes } from '../errors.js';
+import type { Logger } from '../log.js';
+
+/** One step of the shutdown sequence; steps run strictly in list order. */
+export interface Closer {
+  name: string;
+  close(): Promise<void> | void;
+}
+
+export interface Drainer {
+  /** Starts the drain once; later calls return the same promise. Resolves with the exit code. */
+  drain(reason: string): Promise<number>;
+  isDraining(): boolean;
+}
+
+/**
+ * Runs the closers in order within `timeoutMs`. A failing step is logged and the next one still runs:
+ * a half-closed instance must not linger. Exit code 0 when every step finished in time, 1 otherwise.
+ */
+export function createDrainer(steps: readonly Closer[], opts: { timeoutMs: number; log: Logger }): Drainer {
+  let running: Promise<number> | undefined;
+
+  const runSteps = async (reason: string): Promise<number> => {
+    const started = Date.now();
+    opts.log.info('drain started', { reason, timeoutMs: opts.timeoutMs });
+    let failed = false;
+    for (const step of steps) {
+      try {
+        await step.close();
+      } catch (err) {
+        failed = true;
+        opts.log.error('drain step failed', {
+          step: step.name,
+          code: ErrorCodes.INTERNAL,
+          error: String(err),
+        });
+      }
+    }
+    opts.log.info('drain finished', { ms: Date.now() - started, failed });
+    return failed ? 1 : 0;
+  };
+
+  return {
+    drain(reason) {
+      if (!running) {
+        let timer: NodeJS.Timeout | undefined;
+        const deadline = new Promise<number>((resolve) => {
+          timer = setTimeout(() => {
+            opts.log.error('drain timed out', { code: ErrorCodes.DRAIN_TIMEOUT, timeoutMs: opts.timeoutMs });
+            resolve(1);
+          }, opts.timeoutMs);
+        });
+        running = Promise.race([runSteps(reason), deadline]).finally(() => clearTimeout(timer));
+      }
+      return running;
+    },
+    isDraining: () => running !== undefined,
+  };
+}

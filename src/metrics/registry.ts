@@ -1,0 +1,61 @@
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+
+/** One Prometheus registry per relay, every metric name in one place. */
+export function createMetrics(labels: { instanceId: string; transport: string }) {
+  const registry = new Registry();
+  registry.setDefaultLabels({ instance_id: labels.instanceId, transport: labels.transport });
+  collectDefaultMetrics({ register: registry, prefix: 'relay_process_' });
+  const metrics = {
+    registry,
+    connections: new Gauge({
+      name: 'relay_connections',
+      help: 'Socket.IO sockets connected to this instance',
+      labelNames: ['namespace'],
+      registers: [registry],
+    }),
+    connectionsOpened: new Counter({
+      name: 'relay_connections_opened_total',
+      help: 'Socket.IO sockets accepted',
+      labelNames: ['namespace'],
+      registers: [registry],
+    }),
+    eventsIn: new Counter({
+      name: 'relay_events_in_total',
+      help: 'Events received from clients, by built-in name (other: not a built-in)',
+      labelNames: ['namespace', 'event'],
+      registers: [registry],
+    }),
+    eventsOut: new Counter({
+      name: 'relay_events_out_total',
+      help: 'Acks sent back to clients, by outcome',
+      labelNames: ['namespace', 'outcome'],
+      registers: [registry],
+    }),
+    publishes: new Counter({
+      name: 'relay_publishes_total',
+      help: 'Publishes into the cluster, by source (client, admin)',
+      labelNames: ['namespace', 'source'],
+      registers: [registry],
+    }),
+    recoveries: new Counter({
+      name: 'relay_recoveries_total',
+      help: 'Reconnects that asked for connection state recovery, by result',
+      labelNames: ['namespace', 'result'],
+      registers: [registry],
+    }),
+    redisErrors: new Counter({
+      name: 'relay_redis_errors_total',
+      help: 'Errors reported by Redis clients',
+      labelNames: ['client'],
+      registers: [registry],
+    }),
+    draining: new Gauge({
+      name: 'relay_draining',
+      help: '1 while this instance drains',
+      registers: [registry],
+    }),
+  };
+  return metrics;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

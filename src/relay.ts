@@ -1,0 +1,133 @@
+import { Server } from 'socket.io';
+import { createAdminApp } from './admin/app.js';
+import { adapterOptions } from './cluster/adapter.js';
+import { connectRedis } from './cluster/redis.js';
+import {
+  createMemoryRegistry,
+  createRedisRegistry,
+  type InstanceInfo,
+  type InstanceRegistry,
+} from './cluster/registry.js';
+import type { RelayConfig } from './config/schema.js';
+import { type Closer, createDrainer } from './lifecycle/drain.js';
+import { createLogger, type Logger } from './log.js';
+import { createMetrics } from './metrics/registry.js';
+import { demoPage } from './relay/demo-page.js';
+import { closeAllForRecovery } from './relay/disconnect.js';
+import { setupNamespaces } from './relay/namespaces.js';
+import { createRelayOps } from './relay/ops.js';
+import { createTransport } from './transport/transport.js';
+
+export interface Relay {
+  /** Binds the public and admin ports; resolves with the ports actually bound. */
+  start(): Promise<{ port: number; adminPort: number }>;
+  /** Graceful drain in the contract's order; resolves with the exit code (0: clean). Idempotent. */
+  drain(reason: string): Promise<number>;
+  /** Resolves with the exit code once a drain, however started (signal or admin), has finished. */
+  readonly drained: Promise<number>;
+}
+
+/** The composition root: builds every module from the validated config and wires them together. */
+export async function createRelay(
+  config: RelayConfig,
+  log: Logger = createLogger(config.instanceId),
+): Promise<Relay> {
+  const startedAt = Date.now();
+  const metrics = createMetrics({ instanceId: config.instanceId, transport: config.transport });
+  const redis = config.redisUrl ? connectRedis(config.redisUrl, { log, metrics }) : undefined;
+  const adapterName = redis ? 'streams' : 'memory';
+  const transport = await createTransport(config.transport);
+
+  let draining = false;
+  const io = new Server({
+    ...adapterOptions(redis),
+    connectionStateRecovery: { maxDisconnectionDuration: config.recoveryWindowMs, skipMiddlewares: true },
+    // A draining instance must not take a new handshake, even over an already open keep-alive connection.
+    allowRequest: (_req, callback) => callback(draining ? 'draining' : null, !draining),
+  });
+  transport.attach(io, demoPage);
+
+  const clusterReady = () => (redis ? redis.isReady() : true);
+  const ops = createRelayOps(io, config, { metrics, clusterReady });
+  setupNamespaces(io, config, { ops, metrics, log });
+
+  const self = (): InstanceInfo => ({
+    instanceId: config.instanceId,
+    transport: config.transport,
+    adapter: adapterName,
+    connections: ops.localStats().connections,
+    draining,
+    startedAt: new Date(startedAt).toISOString(),
+    lastSeen: new Date().toISOString(),
+  });
+  const registry: InstanceRegistry = redis
+    ? createRedisRegistry(redis, self, { log, metrics })
+    : createMemoryRegistry(self);
+
+  let resolveDrained: (code: number) => void = () => {};
+  const drained = new Promise<number>((resolve) => {
+    resolveDrained = resolve;
+  });
+
+  // The contract's drain order; each step finishes before the next begins.
+  const steps: Closer[] = [
+    {
+      name: 'readiness',
+      close: async () => {
+        draining = true;
+        metrics.draining.set(1);
+        await registry.beat().catch(() => metrics.redisErrors.inc({ client: 'registry' }));
+      },
+    },
+    { name: 'public-listener', close: () => transport.stopAccepting() },
+    {
+      name: 'sockets',
+      close: async () => {
+        const closed = await closeAllForRecovery(io);
+        log.info('sockets closed for recovery', { closed });
+      },
+    },
+    { name: 'redis-flush', close: () => redis?.flush() },
+    { name: 'socket.io', close: () => io.close() },
+    { name: 'registry', close: () => registry.stop() },
+    { name: 'redis', close: () => redis?.close() },
+    { name: 'admin', close: () => admin.close() },
+  ];
+  const drainer = createDrainer(steps, { timeoutMs: config.drainTimeoutMs, log });
+  const drain = (reason: string) => {
+    const run = drainer.drain(reason);
+    run.then(resolveDrained);
+    return run;
+  };
+
+  const admin = await createAdminApp({
+    config,
+    metrics,
+    ops,
+    registry,
+    log,
+    startedAt,
+    adapterName,
+    isDraining: () => draining,
+    notReadyReasons: () => {
+      const reasons: string[] = [];
+      if (draining) reasons.push('draining');
+      if (redis && !redis.isReady()) reasons.push('redis unavailable');
+      return reasons;
+    },
+    startDrain: (reason) => void drain(reason),
+  });
+
+  return {
+    async start() {
+      const port = await transport.listen(config.host, config.port);
+      await admin.listen({ host: config.adminHost, port: config.adminPort });
+      const address = admin.server.address();
+      const adminPort = typeof address === 'object' && address ? address.port : config.adminPort;
+      registry.start();
+      return { port, adminPort };
+    },
+    drain,
+    drained,
+  };
+}

@@ -1,0 +1,130 @@
+import type { Socket } from 'socket.io';
+import type { TransportName } from '../config/schema.js';
+import { type ErrorBody, ErrorCodes, RelayError, toErrorBody } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics/registry.js';
+import type { RelayOps } from './ops.js';
+import type { CompiledPolicy } from './policy.js';
+import { assertPublish, assertRoom, looksLikeSocketId } from './validate.js';
+
+export const BUILTIN_EVENTS = ['join', 'leave', 'publish', 'whoami'] as const;
+type Builtin = (typeof BUILTIN_EVENTS)[number];
+const builtinSet: ReadonlySet<string> = new Set(BUILTIN_EVENTS);
+
+type Ack = (reply: OkReply | ErrorReply) => void;
+type OkReply = { ok: true } & Record<string, unknown>;
+type ErrorReply = { ok: false; error: ErrorBody };
+
+export interface BuiltinDeps {
+  instanceId: string;
+  transport: TransportName;
+  policy: CompiledPolicy;
+  ops: RelayOps;
+  metrics: Metrics;
+  log: Logger;
+}
+
+/** Wires `join`, `leave`, `publish`, `whoami` and the no-handler answer for other events onto one socket. */
+export function registerBuiltins(socket: Socket, deps: BuiltinDeps): void {
+  const namespace = socket.nsp.name;
+  const handlers: Record<
+    Builtin,
+    (args: unknown[]) => Promise<Record<string, unknown>> | Record<string, unknown>
+  > = {
+    async join([room]) {
+      const name = assertRoom(room);
+      if (looksLikeSocketId(name)) {
+        throw new RelayError(
+          ErrorCodes.ROOM_RESERVED,
+          'rooms shaped like socket ids are reserved for direct messages',
+        );
+      }
+      if (!deps.policy.allowsJoin(name)) {
+        throw new RelayError(
+          ErrorCodes.FORBIDDEN,
+          `joining ${JSON.stringify(name)} is not allowed on ${namespace}`,
+        );
+      }
+      await socket.join(name);
+      return {};
+    },
+    async leave([room]) {
+      const name = assertRoom(room);
+      if (name === socket.id)
+        throw new RelayError(ErrorCodes.ROOM_RESERVED, 'a socket cannot leave its own room');
+      await socket.leave(name);
+      return {};
+    },
+    publish([payload]) {
+      const { room, event, data } = assertPublish(payload);
+      if (!deps.policy.allowsPublish(room)) {
+        throw new RelayError(
+          ErrorCodes.FORBIDDEN,
+          `publishing to ${JSON.stringify(room)} is not allowed on ${namespace}`,
+        );
+      }
+      deps.ops.publish({ namespace, room, event, data }, 'client');
+      return {};
+    },
+    whoami() {
+      return {
+        socketId: socket.id,
+        instanceId: deps.instanceId,
+        transport: deps.transport,
+        engine: socket.conn.transport.name,
+        recovered: socket.recovered,
+      };
+    },
+  };
+
+  const run = (
+    handler: () => Promise<Record<string, unknown>> | Record<string, unknown>,
+    ack: Ack | undefined,
+  ) => {
+    Promise.resolve()
+      .then(handler)
+      .then(
+        (fields) => ack && reply(ack, { ok: true, ...fields }),
+        (err: unknown) => {
+          if (!(err instanceof RelayError))
+            deps.log.error('built-in event failed', { namespace, error: String(err) });
+          if (ack) reply(ack, errorReply(err));
+        },
+      );
+  };
+  const reply = (ack: Ack, body: OkReply | ErrorReply) => {
+    deps.metrics.eventsOut.inc({ namespace, outcome: body.ok ? 'ok' : 'error' });
+    ack(body);
+  };
+
+  for (const name of BUILTIN_EVENTS) {
+    socket.on(name, (...args: unknown[]) => {
+      deps.metrics.eventsIn.inc({ namespace, event: name });
+      const ack = takeAck(args);
+      run(() => handlers[name](args), ack);
+    });
+  }
+  socket.onAny((event: string, ...args: unknown[]) => {
+    if (builtinSet.has(event)) return;
+    deps.metrics.eventsIn.inc({ namespace, event: 'other' });
+    const ack = takeAck(args);
+    if (ack)
+      reply(
+        ack,
+        errorReply(
+          new RelayError(
+            ErrorCodes.NO_HANDLER,
+            `no handler for event ${JSON.stringify(String(event).slice(0, 128))} on ${namespace}`,
+          ),
+        ),
+      );
+  });
+}
+
+function takeAck(args: unknown[]): Ack | undefined {
+  return typeof args[args.length - 1] === 'function' ? (args.pop() as Ack) : undefined;
+}
+
+function errorReply(err: unknown): ErrorReply {
+  return { ok: false, error: toErrorBody(err) };
+}

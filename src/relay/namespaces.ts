@@ -1,0 +1,48 @@
+import type { Server, Socket } from 'socket.io';
+import type { RelayConfig } from '../config/schema.js';
+import { ErrorCodes } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics/registry.js';
+import { registerBuiltins } from './builtins.js';
+import type { RelayOps } from './ops.js';
+import { compilePolicy } from './policy.js';
+
+/** Creates every configured namespace with its policy; `/` refuses clients when the config leaves it out. */
+export function setupNamespaces(
+  io: Server,
+  config: RelayConfig,
+  deps: { ops: RelayOps; metrics: Metrics; log: Logger },
+): void {
+  for (const [name, policy] of Object.entries(config.namespaces)) {
+    const compiled = compilePolicy(policy);
+    io.of(name).on('connection', (socket: Socket) => {
+      countConnection(socket, deps.metrics);
+      registerBuiltins(socket, {
+        instanceId: config.instanceId,
+        transport: config.transport,
+        policy: compiled,
+        ops: deps.ops,
+        metrics: deps.metrics,
+        log: deps.log,
+      });
+    });
+  }
+  if (!Object.hasOwn(config.namespaces, '/')) {
+    io.of('/').use((_socket, next) => {
+      const err = new Error('namespace "/" is not configured') as Error & { data: unknown };
+      err.data = { code: ErrorCodes.UNKNOWN_NAMESPACE };
+      next(err);
+    });
+  }
+}
+
+function countConnection(socket: Socket, metrics: Metrics): void {
+  const namespace = socket.nsp.name;
+  metrics.connectionsOpened.inc({ namespace });
+  metrics.connections.inc({ namespace });
+  socket.once('disconnect', () => metrics.connections.dec({ namespace }));
+  const auth = socket.handshake.auth as Record<string, unknown>;
+  if (typeof auth.pid === 'string' && typeof auth.offset === 'string') {
+    metrics.recoveries.inc({ namespace, result: socket.recovered ? 'succeeded' : 'failed' });
+  }
+}

@@ -1,0 +1,56 @@
+import { ErrorCodes, RelayError } from '../errors.js';
+
+export const MAX_ROOM_LENGTH = 256;
+export const MAX_EVENT_LENGTH = 128;
+
+/**
+ * Socket ids (20 characters of base64url) are rooms of their own: the direct-message channel of that socket.
+ * Rooms of that shape are reserved so no client can join another socket's private room.
+ */
+const SOCKET_ID_SHAPE = /^[A-Za-z0-9_-]{20}$/;
+
+/** Event names Socket.IO refuses to emit (emitting one throws). */
+const RESERVED_EVENTS = new Set([
+  'connect',
+  'connect_error',
+  'disconnect',
+  'disconnecting',
+  'newListener',
+  'removeListener',
+]);
+
+export function looksLikeSocketId(room: string): boolean {
+  return SOCKET_ID_SHAPE.test(room);
+}
+
+export function assertRoom(room: unknown): string {
+  if (typeof room !== 'string' || room.length === 0 || room.length > MAX_ROOM_LENGTH) {
+    throw new RelayError(
+      ErrorCodes.BAD_REQUEST,
+      `room must be a string of 1 to ${MAX_ROOM_LENGTH} characters`,
+    );
+  }
+  return room;
+}
+
+export function assertEvent(event: unknown): string {
+  if (typeof event !== 'string' || event.length === 0 || event.length > MAX_EVENT_LENGTH) {
+    throw new RelayError(
+      ErrorCodes.BAD_REQUEST,
+      `event must be a string of 1 to ${MAX_EVENT_LENGTH} characters`,
+    );
+  }
+  if (RESERVED_EVENTS.has(event)) {
+    throw new RelayError(ErrorCodes.BAD_REQUEST, `event "${event}" is reserved by Socket.IO`);
+  }
+  return event;
+}
+
+/** The `{ room, event, data }` argument of the `publish` built-in. */
+export function assertPublish(payload: unknown): { room: string; event: string; data: unknown } {
+  if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
+    throw new RelayError(ErrorCodes.BAD_REQUEST, 'publish expects an object { room, event, data }');
+  }
+  const p = payload as Record<string, unknown>;
+  return { room: assertRoom(p.room), event: assertEvent(p.event), data: p.data };
+}

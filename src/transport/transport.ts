@@ -1,0 +1,28 @@
+import type { Server } from 'socket.io';
+import type { TransportName } from '../config/schema.js';
+
+/** A static page served at `/` of the public port. */
+export interface Page {
+  contentType: string;
+  body: string;
+}
+
+/** The public listener a Socket.IO server is attached to. Both kinds serve WebSocket and long-polling. */
+export interface PublicTransport {
+  readonly name: TransportName;
+  /** Attaches Socket.IO and serves `page` at `/`; anything else not under /socket.io/ answers 404. */
+  attach(io: Server, page: Page): void;
+  /** Binds the public port; resolves with the port actually bound (useful with port 0). */
+  listen(host: string, port: number): Promise<number>;
+  /** Stops accepting new TCP connections; the connections already open keep being served. */
+  stopAccepting(): void;
+}
+
+/**
+ * Loads the transport module on demand, so `--transport ws` works even where the uWebSockets.js binary
+ * cannot load.
+ */
+export async function createTransport(name: TransportName): Promise<PublicTransport> {
+  if (name === 'uws') return (await import('./uws.js')).createUwsTransport();
+  return (await import('./ws.js')).createWsTransport();
+}

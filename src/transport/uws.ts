@@ -1,0 +1,69 @@
+// The only module that touches uWebSockets.js: swap the dependency here to change builds.
+
+import uWS from 'uWebSockets.js';
+import type { Server, Socket } from 'socket.io';
+import { ErrorCodes, RelayError } from '../errors.js';
+import type { Page, PublicTransport } from './transport.js';
+
+/** Socket.IO's uWS integration names pub/sub topics `<namespace><US><room>`; the bare namespace is a topic too. */
+const TOPIC_SEPARATOR = '\x1f';
+
+export function createUwsTransport(): PublicTransport {
+  const app = uWS.App();
+  let listenSocket: uWS.us_listen_socket | null = null;
+
+  return {
+    name: 'uws',
+    attach(io: Server, page: Page) {
+      io.attachApp(app);
+      app.get('/', (res) => {
+        res.writeHeader('content-type', page.contentType).end(page.body);
+      });
+      app.any('/*', (res) => {
+        res.writeStatus('404 Not Found').writeHeader('content-type', 'text/plain').end('not found');
+      });
+      subscribeRecoveredSockets(io);
+    },
+    listen(host: string, port: number) {
+      return new Promise<number>((resolve, reject) => {
+        app.listen(host, port, (token) => {
+          if (!token) {
+            reject(new RelayError(ErrorCodes.LISTEN, `could not listen on ${host}:${port} (uws)`));
+            return;
+          }
+          listenSocket = token;
+          resolve(uWS.us_socket_local_port(token));
+        });
+      });
+    },
+    stopAccepting() {
+      // io.close() leaves the uWS listen socket open; only this stops new connections.
+      if (listenSocket) uWS.us_listen_socket_close(listenSocket);
+      listenSocket = null;
+    },
+  };
+}
+
+/**
+ * Works around socket.io's uWS integration for sockets restored by connection state recovery: their rooms
+ * are joined in the Socket constructor, before the socket is registered, so the patched `addAll` never
+ * subscribes the uWS connection to the namespace or room topics and live broadcasts would miss them.
+ */
+function subscribeRecoveredSockets(io: Server): void {
+  const onConnection = (socket: Socket) => {
+    if (!socket.recovered) return;
+    if (socket.conn.transport.name === 'websocket') subscribeAll(socket);
+    else socket.conn.once('upgrade', () => subscribeAll(socket));
+  };
+  for (const nsp of io._nsps.values()) nsp.on('connection', onConnection);
+  io.on('new_namespace', (nsp) => nsp.on('connection', onConnection));
+}
+
+function subscribeAll(socket: Socket): void {
+  if (!socket.connected) return;
+  // The engine's websocket transport keeps the uWS WebSocket as `socket`; it is not in the public types.
+  const ws = (socket.conn.transport as unknown as { socket: uWS.WebSocket<unknown> }).socket;
+  const nsp = socket.nsp.name;
+  ws.subscribe(nsp);
+  for (const room of socket.rooms) ws.subscribe(`${nsp}${TOPIC_SEPARATOR}${room}`);
+}

@@ -1,0 +1,41 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'socket.io';
+import { ErrorCodes, RelayError } from '../errors.js';
+import type { Page, PublicTransport } from './transport.js';
+
+/** Socket.IO's standard engine: Node's http server with the `ws` package for WebSocket. */
+export function createWsTransport(): PublicTransport {
+  let page: Page = { contentType: 'text/plain', body: '' };
+  // Registered before io.attach(), which hands every request outside /socket.io/ to earlier listeners.
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (req.method === 'GET' && (req.url === '/' || req.url?.startsWith('/?'))) {
+      res.writeHead(200, { 'content-type': page.contentType }).end(page.body);
+      return;
+    }
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+  });
+
+  return {
+    name: 'ws',
+    attach(io: Server, servedPage: Page) {
+      page = servedPage;
+      io.attach(server);
+    },
+    listen(host: string, port: number) {
+      return new Promise<number>((resolve, reject) => {
+        server.once('error', (err) =>
+          reject(
+            new RelayError(ErrorCodes.LISTEN, `could not listen on ${host}:${port} (ws)`, { cause: err }),
+          ),
+        );
+        server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+      });
+    },
+    stopAccepting() {
+      server.close();
+      // Keep-alive connections could otherwise carry a new handshake to a dying instance.
+      server.closeIdleConnections();
+    },
+  };
+}
