@@ -1,0 +1,100 @@
+// Recovery across a graceful restart, on both transports, with the client on WebSocket and on polling
+// (which upgrades after recovery): the uWS transport must subscribe restored sockets to their topics.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Socket } from 'socket.io-client';
+import { ask, client, closeClients, collect, received } from '../helpers/clients.js';
+import { freePort } from '../helpers/ports.js';
+import { waitFor } from '../helpers/processes.js';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { type RelayProcess, startRelay } from '../helpers/relay.js';
+import { toolAvailable } from '../helpers/tools.js';
+
+type Seq = { n: number };
+
+async function adminPublish(relay: RelayProcess, body: Record<string, unknown>): Promise<void> {
+  const res = await fetch(`${relay.adminUrl}/v1/publish`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  assert.equal(res.status, 202);
+}
+
+const cases = [
+  { transport: 'uws', clientMode: 'websocket' },
+  { transport: 'uws', clientMode: 'polling-then-upgrade' },
+  { transport: 'ws', clientMode: 'websocket' },
+  { transport: 'ws', clientMode: 'polling-then-upgrade' },
+] as const;
+
+describe('recovery across a graceful restart', () => {
+  let redis: RedisServer | undefined;
+  before(async () => {
+    if (!toolAvailable('redis-server')) return;
+    redis = await startRedis();
+  });
+  after(async () => {
+    closeClients();
+    await redis?.stop();
+  });
+
+  for (const { transport, clientMode } of cases) {
+    test(`${transport} transport, client on ${clientMode}`, async (t) => {
+      if (!redis) return t.skip('redis-server is not installed');
+      const common = ['--redis-url', redis.url, '--transport', transport];
+      const a = await startRelay([...common, '--instance-id', `A-${transport}`]);
+      const bPort = await freePort();
+      let b = await startRelay([...common, '--instance-id', `B-${transport}`, '--port', String(bPort)]);
+      t.after(async () => {
+        await a.stop('SIGKILL');
+        await b.stop('SIGKILL');
+      });
+
+      const transports = clientMode === 'websocket' ? ['websocket'] : ['polling', 'websocket'];
+      const sender = await client(a.url, { transports: ['websocket'] });
+      const socket: Socket = await client(b.url, { transports });
+      const news = collect<Seq>(socket, 'news');
+      const direct = collect<Seq>(socket, 'direct');
+      const everyone = collect<Seq>(socket, 'everyone');
+      assert.deepEqual(await ask(socket, 'join', 'news'), { ok: true });
+      const idBefore = socket.id;
+
+      // The client has seen one broadcast, so it holds an offset to recover from.
+      await adminPublish(a, { room: 'news', event: 'news', data: { n: 0 } });
+      await received('first broadcast', news, 1);
+
+      assert.equal(await b.stop('SIGTERM'), 0, 'B drains and exits 0');
+      for (let n = 1; n <= 20; n++) await adminPublish(a, { room: 'news', event: 'news', data: { n } });
+
+      b = await startRelay([...common, '--instance-id', `B-${transport}`, '--port', String(bPort)]);
+      await received('missed broadcasts', news, 21);
+      assert.equal(socket.recovered, true, 'the client reports recovered');
+      assert.equal(socket.id, idBefore, 'the socket id is kept');
+      const me = await ask(socket, 'whoami');
+      assert.equal(me.recovered, true);
+      assert.equal(me.instanceId, `B-${transport}`);
+
+      if (clientMode !== 'websocket') {
+        await waitFor('upgrade to websocket', () => socket.io.engine.transport.name === 'websocket');
+      }
+      // Live traffic after recovery: room broadcast, direct message, namespace-wide broadcast.
+      assert.deepEqual(await ask(sender, 'publish', { room: 'news', event: 'news', data: { n: 21 } }), { ok: true });
+      assert.deepEqual(await ask(sender, 'publish', { room: socket.id, event: 'direct', data: { n: 1 } }), { ok: true });
+      await adminPublish(a, { event: 'everyone', data: { n: 1 } });
+      await received('live room broadcast', news, 22);
+      await received('live direct message', direct, 1);
+      await received('live namespace broadcast', everyone, 1);
+
+      // Settle, then check nothing arrived twice or out of order.
+      await adminPublish(a, { room: 'news', event: 'news', data: { n: 22 } });
+      await received('closing broadcast', news, 23);
+      assert.deepEqual(
+        news.map((m) => m.n),
+        Array.from({ length: 23 }, (_, i) => i),
+      );
+      assert.deepEqual(direct, [{ n: 1 }]);
+      assert.deepEqual(everyone, [{ n: 1 }]);
+    });
+  }
+});
