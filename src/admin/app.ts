@@ -17,7 +17,12 @@ const statusByCode: Partial<Record<ErrorCode, number>> = {
 
 /** The Fastify control plane; every error response is `{ error: { code, message } }`. */
 export async function createAdminApp(deps: AdminDeps): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 1024 * 1024,
+    // Reject what the schema does not allow instead of silently coercing or dropping it.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+  });
 
   app.setErrorHandler((err: FastifyError | RelayError, _request, reply) => {
     if (err instanceof RelayError) {

@@ -27,6 +27,7 @@ export function createDrainer(steps: readonly Closer[], opts: { timeoutMs: numbe
     for (const step of steps) {
       try {
         await step.close();
+        opts.log.info('drain step done', { step: step.name });
       } catch (err) {
         failed = true;
         opts.log.error('drain step failed', {

@@ -31,7 +31,11 @@ export function closeClients(): void {
 }
 
 /** Emits with an ack and resolves with the ack's first argument. */
-export function ask<T = Record<string, unknown>>(socket: Socket, event: string, ...args: unknown[]): Promise<T> {
+export function ask<T = Record<string, unknown>>(
+  socket: Socket,
+  event: string,
+  ...args: unknown[]
+): Promise<T> {
   return socket.timeout(5_000).emitWithAck(event, ...args) as Promise<T>;
 }
 

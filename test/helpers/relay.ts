@@ -12,6 +12,8 @@ export interface RelayProcess {
   adminUrl: string;
   /** Every JSON log line the relay printed so far. */
   logs: Array<Record<string, unknown>>;
+  /** Resolves with the exit code once the relay exits by itself. */
+  exited(): Promise<number | string>;
   /** Sends `signal` and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
@@ -19,10 +21,14 @@ export interface RelayProcess {
 /** Runs the real `edge-relay start` CLI on loopback and waits for its "listening" log line. */
 export function startRelay(args: string[] = [], env: Record<string, string> = {}): Promise<RelayProcess> {
   const child = track(
-    spawn(process.execPath, [BIN, 'start', '--host', '127.0.0.1', '--port', '0', '--admin-port', '0', ...args], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    }),
+    spawn(
+      process.execPath,
+      [BIN, 'start', '--host', '127.0.0.1', '--port', '0', '--admin-port', '0', ...args],
+      {
+        env: { ...process.env, ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    ),
   );
   const logs: Array<Record<string, unknown>> = [];
   let stderr = '';
@@ -55,6 +61,7 @@ export function startRelay(args: string[] = [], env: Record<string, string> = {}
             url: `http://127.0.0.1:${port}`,
             adminUrl: `http://127.0.0.1:${adminPort}`,
             logs,
+            exited: () => exited(child),
             async stop(signal: NodeJS.Signals = 'SIGTERM') {
               if (child.exitCode === null && child.signalCode === null) child.kill(signal);
               return exited(child);
@@ -63,7 +70,9 @@ export function startRelay(args: string[] = [], env: Record<string, string> = {}
         }
       }
     });
-    child.once('exit', (code) => reject(new Error(`relay exited with ${code} before listening: ${stderr.trim()}`)));
+    child.once('exit', (code) =>
+      reject(new Error(`relay exited with ${code} before listening: ${stderr.trim()}`)),
+    );
     setTimeout(() => reject(new Error(`relay did not listen within 15 s: ${stderr.trim()}`)), 15_000).unref();
   });
 }

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ask, client, closeClients, collect, received } from '../helpers/clients.js';
 import { waitFor } from '../helpers/processes.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { type RedisServer, startRedis } from '../helpers/redis.js';
 import { type RelayProcess, startRelay } from '../helpers/relay.js';
 import { toolAvailable } from '../helpers/tools.js';
 
@@ -51,13 +51,19 @@ for (const transport of ['uws', 'ws'] as const) {
       assert.deepEqual(await ask(bob, 'join', 'room-1'), { ok: true });
 
       for (let n = 1; n <= 5; n++) {
-        assert.deepEqual(await ask(alice, 'publish', { room: 'room-1', event: 'chat', data: { from: 'alice', n } }), {
-          ok: true,
-        });
+        assert.deepEqual(
+          await ask(alice, 'publish', { room: 'room-1', event: 'chat', data: { from: 'alice', n } }),
+          {
+            ok: true,
+          },
+        );
       }
-      assert.deepEqual(await ask(bob, 'publish', { room: 'room-1', event: 'chat', data: { from: 'bob', n: 6 } }), {
-        ok: true,
-      });
+      assert.deepEqual(
+        await ask(bob, 'publish', { room: 'room-1', event: 'chat', data: { from: 'bob', n: 6 } }),
+        {
+          ok: true,
+        },
+      );
       await received('room messages at bob', atBob, 6);
       await received('room messages at alice', atAlice, 6);
       const expected = [1, 2, 3, 4, 5].map((n) => ({ from: 'alice', n })).concat({ from: 'bob', n: 6 });
@@ -77,13 +83,19 @@ for (const transport of ['uws', 'ws'] as const) {
       const marks = sockets.map((s) => collect<Msg>(s, 'mark'));
       for (const s of sockets) assert.deepEqual(await ask(s, 'join', 'all'), { ok: true });
 
-      assert.deepEqual(await ask(sender, 'publish', { room: target.id, event: 'dm', data: { from: 'sender', n: 1 } }), {
-        ok: true,
-      });
+      assert.deepEqual(
+        await ask(sender, 'publish', { room: target.id, event: 'dm', data: { from: 'sender', n: 1 } }),
+        {
+          ok: true,
+        },
+      );
       // A later broadcast to everyone: once it has arrived, any misrouted direct message would have too.
-      assert.deepEqual(await ask(sender, 'publish', { room: 'all', event: 'mark', data: { from: 'sender', n: 2 } }), {
-        ok: true,
-      });
+      assert.deepEqual(
+        await ask(sender, 'publish', { room: 'all', event: 'mark', data: { from: 'sender', n: 2 } }),
+        {
+          ok: true,
+        },
+      );
       for (const [i, list] of marks.entries()) await received(`mark at socket ${i}`, list, 1);
       assert.deepEqual(dms[1], [{ from: 'sender', n: 1 }]);
       assert.deepEqual(dms[0], []);
@@ -132,7 +144,10 @@ for (const transport of ['uws', 'ws'] as const) {
 
       const missing = await fetch(`${a.adminUrl}/v1/sockets/AAAAAAAAAAAAAAAAAAAA`, { method: 'DELETE' });
       assert.equal(missing.status, 404);
-      assert.equal(((await missing.json()) as { error: { code: string } }).error.code, 'RLY_ERR_SOCKET_NOT_FOUND');
+      assert.equal(
+        ((await missing.json()) as { error: { code: string } }).error.code,
+        'RLY_ERR_SOCKET_NOT_FOUND',
+      );
     });
   });
 }

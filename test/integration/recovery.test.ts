@@ -6,7 +6,7 @@ import type { Socket } from 'socket.io-client';
 import { ask, client, closeClients, collect, received } from '../helpers/clients.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/processes.js';
-import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { type RedisServer, startRedis } from '../helpers/redis.js';
 import { type RelayProcess, startRelay } from '../helpers/relay.js';
 import { toolAvailable } from '../helpers/tools.js';
 
@@ -79,8 +79,12 @@ describe('recovery across a graceful restart', () => {
         await waitFor('upgrade to websocket', () => socket.io.engine.transport.name === 'websocket');
       }
       // Live traffic after recovery: room broadcast, direct message, namespace-wide broadcast.
-      assert.deepEqual(await ask(sender, 'publish', { room: 'news', event: 'news', data: { n: 21 } }), { ok: true });
-      assert.deepEqual(await ask(sender, 'publish', { room: socket.id, event: 'direct', data: { n: 1 } }), { ok: true });
+      assert.deepEqual(await ask(sender, 'publish', { room: 'news', event: 'news', data: { n: 21 } }), {
+        ok: true,
+      });
+      assert.deepEqual(await ask(sender, 'publish', { room: socket.id, event: 'direct', data: { n: 1 } }), {
+        ok: true,
+      });
       await adminPublish(a, { event: 'everyone', data: { n: 1 } });
       await received('live room broadcast', news, 22);
       await received('live direct message', direct, 1);

@@ -1,0 +1,180 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { loadConfig, usage } from '../../src/config/load.js';
+import { settings } from '../../src/config/schema.js';
+import { ConfigError } from '../../src/errors.js';
+import { BIN } from '../helpers/relay.js';
+
+function file(name: string, text: string): string {
+  const path = join(tmpdir(), `relay-config-${process.pid}-${name}`);
+  writeFileSync(path, text);
+  return path;
+}
+
+function configError(fn: () => unknown): ConfigError {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${err}`);
+    assert.equal(err.code, 'RLY_ERR_CONFIG');
+    return err;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('config loading', () => {
+  test('embedded defaults', () => {
+    const { command, config } = loadConfig({ argv: ['start'], env: {} });
+    assert.equal(command, 'start');
+    assert.equal(config.port, 3000);
+    assert.equal(config.host, '0.0.0.0');
+    assert.equal(config.adminPort, 9100);
+    assert.equal(config.adminHost, '127.0.0.1');
+    assert.equal(config.redisUrl, undefined);
+    assert.equal(config.transport, 'uws');
+    assert.equal(config.instanceId, `${hostname()}-${process.pid}`);
+    assert.equal(config.recoveryWindowMs, 120_000);
+    assert.equal(config.drainTimeoutMs, 30_000);
+    assert.equal(config.adminToken, undefined);
+    assert.deepEqual(config.namespaces, { '/': { join: ['*'], publish: ['*'] } });
+    assert.ok(Object.isFrozen(config));
+  });
+
+  test('flag beats env beats file beats default', () => {
+    const path = file(
+      'precedence.yaml',
+      'port: 4001\nadminPort: 9201\ntransport: ws\ndrainTimeoutMs: 1234\n',
+    );
+    const env = { RELAY_PORT: '4002', RELAY_ADMIN_PORT: '9202' };
+    const { config } = loadConfig({ argv: ['start', '--config', path, '--port=4003'], env });
+    assert.equal(config.port, 4003, 'flag');
+    assert.equal(config.adminPort, 9202, 'env');
+    assert.equal(config.transport, 'ws', 'file');
+    assert.equal(config.drainTimeoutMs, 1234, 'file');
+    assert.equal(config.recoveryWindowMs, 120_000, 'default');
+    assert.equal(loadConfig({ argv: [], env: { RELAY_CONFIG: path } }).config.port, 4001, 'RELAY_CONFIG');
+  });
+
+  test('every setting has a flag and an env var, and --help lists them', () => {
+    const text = usage();
+    for (const s of settings) {
+      assert.match(s.flag, /^--[a-z-]+$/);
+      assert.match(s.env, /^[A-Z_]+$/);
+      assert.ok(text.includes(s.flag) && text.includes(s.env), s.flag);
+    }
+  });
+
+  test('JSON config with namespace policies', () => {
+    const path = file(
+      'policies.json',
+      JSON.stringify({ redisUrl: 'redis://127.0.0.1:6390', namespaces: { '/app': { join: ['a:*'] } } }),
+    );
+    const { config } = loadConfig({ argv: ['--config', path], env: {} });
+    assert.equal(config.redisUrl, 'redis://127.0.0.1:6390');
+    assert.deepEqual(config.namespaces, { '/app': { join: ['a:*'], publish: [] } });
+  });
+
+  const bad: Array<[string, string[], Record<string, string>, RegExp]> = [
+    ['non-numeric port', ['--port', 'abc'], {}, /^--port: expected a port/],
+    ['port out of range', ['--admin-port', '70000'], {}, /^--admin-port: expected a port from 0 to 65535/],
+    ['unknown flag', ['--nope', '1'], {}, /^--nope: unknown flag/],
+    ['missing value', ['--port'], {}, /^--port: expected a value/],
+    ['unknown transport', ['--transport', 'tcp'], {}, /^--transport: expected "uws" or "ws"/],
+    ['bad env value', [], { RELAY_TRANSPORT: 'quic' }, /^RELAY_TRANSPORT: expected "uws" or "ws"/],
+    [
+      'redis scheme',
+      ['--redis-url', 'http://x'],
+      {},
+      /^--redis-url: expected a redis:\/\/ or rediss:\/\/ URL/,
+    ],
+    ['zero duration', ['--drain-timeout', '0'], {}, /^--drain-timeout: expected a duration/],
+    ['a stray argument', ['serve'], {}, /^serve: unexpected argument/],
+    [
+      'missing file',
+      ['--config', '/nonexistent/relay.yaml'],
+      {},
+      /^--config: expected a readable JSON or YAML file/,
+    ],
+    ['bad instance id', ['--instance-id', 'a b'], {}, /^--instance-id: expected 1-128 characters/],
+  ];
+  for (const [name, argv, env, message] of bad) {
+    test(`rejects ${name}`, () => {
+      assert.match(configError(() => loadConfig({ argv: ['start', ...argv], env })).message, message);
+    });
+  }
+
+  test('rejects an unknown command', () => {
+    assert.match(
+      configError(() => loadConfig({ argv: ['serve'], env: {} })).message,
+      /^serve: unknown command/,
+    );
+  });
+
+  test('rejects bad config files, naming the key', () => {
+    const unknownKey = file('unknown.yaml', 'prot: 3000\n');
+    assert.match(
+      configError(() => loadConfig({ argv: ['--config', unknownKey], env: {} })).message,
+      /^prot \(in .*\): unknown key/,
+    );
+    const badValue = file('badvalue.yaml', 'port: nope\n');
+    assert.match(
+      configError(() => loadConfig({ argv: ['--config', badValue], env: {} })).message,
+      /^port \(in .*\): expected a port/,
+    );
+    const badYaml = file('broken.yaml', 'port: [\n');
+    assert.match(
+      configError(() => loadConfig({ argv: ['--config', badYaml], env: {} })).message,
+      /^--config: expected valid JSON or YAML/,
+    );
+    const badPolicy = file('policy.yaml', 'namespaces:\n  /app:\n    join: "*"\n');
+    assert.match(
+      configError(() => loadConfig({ argv: ['--config', badPolicy], env: {} })).message,
+      /^namespaces\.\/app\.join: expected a list/,
+    );
+    const badNamespace = file('nsp.yaml', 'namespaces:\n  app: {}\n');
+    assert.match(
+      configError(() => loadConfig({ argv: ['--config', badNamespace], env: {} })).message,
+      /^namespaces\.app: expected a namespace name/,
+    );
+  });
+});
+
+describe('edge-relay CLI', () => {
+  const run = (args: string[], env: Record<string, string> = {}) =>
+    spawnSync(process.execPath, [BIN, ...args], {
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
+
+  test('a bad value exits 2 with one line naming the setting, and nothing starts', () => {
+    for (const [args, env, setting] of [
+      [['start', '--port', 'abc'], {}, '--port'],
+      [['start'], { RELAY_RECOVERY_WINDOW_MS: 'soon' }, 'RELAY_RECOVERY_WINDOW_MS'],
+      [['start', '--config', '/nonexistent.yaml'], {}, '--config'],
+      [['start', '--max-everything', '1'], {}, '--max-everything'],
+    ] as const) {
+      const result = run([...args], { ...env });
+      assert.equal(result.status, 2, `${args.join(' ')} exits 2`);
+      const lines = result.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, result.stderr);
+      assert.match(
+        lines[0] as string,
+        new RegExp(
+          `^edge-relay: RLY_ERR_CONFIG ${setting}: expected|^edge-relay: RLY_ERR_CONFIG ${setting}: unknown`,
+        ),
+      );
+      assert.equal(result.stdout, '', 'nothing started');
+    }
+  });
+
+  test('--help prints usage and exits 0', () => {
+    const result = run(['--help']);
+    assert.equal(result.status, 0);
+    assert.match(result.stdout, /^Usage: edge-relay start \[flags\]/);
+  });
+});
