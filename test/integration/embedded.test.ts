@@ -232,7 +232,12 @@ describe('admin token', () => {
     assert.equal((await http(`${relay.adminUrl}/healthz`)).status, 200);
     assert.equal((await http(`${relay.adminUrl}/readyz`)).status, 200);
     assert.equal((await fetch(`${relay.adminUrl}/metrics`)).status, 200);
-    for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: 's3cret-token' }]) {
+    const attempts: Array<Record<string, string>> = [
+      {},
+      { authorization: 'Bearer wrong' },
+      { authorization: 's3cret-token' },
+    ];
+    for (const headers of attempts) {
       const res = await http(`${relay.adminUrl}/v1/stats`, { headers });
       assert.equal(res.status, 401, JSON.stringify(headers));
       assert.equal((res.body.error as { code: string }).code, 'RLY_ERR_UNAUTHORIZED');
