@@ -21,8 +21,6 @@ export const ErrorCodes = {
   ROUTE_NOT_FOUND: 'RLY_ERR_ROUTE_NOT_FOUND',
   /** Missing or wrong bearer token on an admin route. */
   UNAUTHORIZED: 'RLY_ERR_UNAUTHORIZED',
-  /** The instance is draining and takes no new work. */
-  DRAINING: 'RLY_ERR_DRAINING',
   /** A cluster-wide operation failed (Redis unreachable, request timed out). */
   CLUSTER: 'RLY_ERR_CLUSTER',
   /** A public or admin port could not be bound. */

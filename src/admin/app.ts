@@ -11,7 +11,6 @@ const statusByCode: Partial<Record<ErrorCode, number>> = {
   [ErrorCodes.ROUTE_NOT_FOUND]: 404,
   [ErrorCodes.UNKNOWN_NAMESPACE]: 404,
   [ErrorCodes.SOCKET_NOT_FOUND]: 404,
-  [ErrorCodes.DRAINING]: 503,
   [ErrorCodes.CLUSTER]: 503,
 };
 
