@@ -1,6 +1,5 @@
-import { Server } from 'socket.io';
+import { Server, type Socket } from 'socket.io';
 import { createAdminApp } from './admin/app.js';
-import { adapterOptions } from './cluster/adapter.js';
 import { connectRedis } from './cluster/redis.js';
 import {
   createMemoryRegistry,
@@ -8,15 +7,19 @@ import {
   type InstanceInfo,
   type InstanceRegistry,
 } from './cluster/registry.js';
+import { createStreamsCluster } from './cluster/streams.js';
 import type { RelayConfig } from './config/schema.js';
 import { type Closer, createDrainer } from './lifecycle/drain.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics/registry.js';
 import { demoPage } from './relay/demo-page.js';
-import { closeAllForRecovery } from './relay/disconnect.js';
+import { closeAtRate, connections, drainRate } from './relay/disconnect.js';
 import { setupNamespaces } from './relay/namespaces.js';
 import { createRelayOps } from './relay/ops.js';
 import { createTransport } from './transport/transport.js';
+
+/** How long start() waits for the cluster's stream reader before serving anyway. */
+const READER_WAIT_MS = 10_000;
 
 export interface Relay {
   /** Binds the public and admin ports; resolves with the ports actually bound. */
@@ -35,12 +38,19 @@ export async function createRelay(
   const startedAt = Date.now();
   const metrics = createMetrics({ instanceId: config.instanceId, transport: config.transport });
   const redis = config.redisUrl ? connectRedis(config.redisUrl, { log, metrics }) : undefined;
-  const adapterName = redis ? 'streams' : 'memory';
+  const cluster = redis
+    ? createStreamsCluster(
+        redis,
+        { recoveryWindowMs: config.recoveryWindowMs, maxEntries: config.recoveryMaxEntries },
+        { metrics, log },
+      )
+    : undefined;
+  const adapterName = cluster ? 'streams' : 'memory';
   const transport = await createTransport(config.transport);
 
   let draining = false;
   const io = new Server({
-    ...adapterOptions(redis),
+    ...(cluster ? { adapter: cluster.adapter } : {}),
     connectionStateRecovery: { maxDisconnectionDuration: config.recoveryWindowMs, skipMiddlewares: true },
     // A draining instance must not take a new handshake, even over an already open keep-alive connection.
     allowRequest: (_req, callback) => callback(draining ? 'draining' : null, !draining),
@@ -49,7 +59,8 @@ export async function createRelay(
 
   const clusterReady = () => (redis ? redis.isReady() : true);
   const ops = createRelayOps(io, config, { metrics, clusterReady });
-  setupNamespaces(io, config, { ops, metrics, log });
+  const saveSession = cluster ? (socket: Socket) => cluster.sessions.save(socket) : async () => {};
+  setupNamespaces(io, config, { ops, metrics, log, saveSession });
 
   const self = (): InstanceInfo => ({
     instanceId: config.instanceId,
@@ -83,14 +94,29 @@ export async function createRelay(
     {
       name: 'sockets',
       close: async () => {
-        const closed = await closeAllForRecovery(io);
+        const conns = connections(io);
+        const rate = drainRate(conns.size, config.drainRate, config.drainTimeoutMs);
+        log.info('closing sockets for recovery', { connections: conns.size, ratePerSecond: rate });
+        const closed = await closeAtRate(conns, rate);
         log.info('sockets closed for recovery', { closed });
       },
     },
-    { name: 'redis-flush', close: () => redis?.flush() },
+    {
+      name: 'redis-flush',
+      close: async () => {
+        await cluster?.flush();
+        await redis?.flush();
+      },
+    },
     { name: 'socket.io', close: () => io.close() },
     { name: 'registry', close: () => registry.stop() },
-    { name: 'redis', close: () => redis?.close() },
+    {
+      name: 'redis',
+      close: async () => {
+        cluster?.stop();
+        await redis?.close();
+      },
+    },
     { name: 'admin', close: () => admin.close() },
   ];
   const drainer = createDrainer(steps, { timeoutMs: config.drainTimeoutMs, log });
@@ -113,6 +139,7 @@ export async function createRelay(
       const reasons: string[] = [];
       if (draining) reasons.push('draining');
       if (redis && !redis.isReady()) reasons.push('redis unavailable');
+      if (cluster && !cluster.readerReady()) reasons.push('stream reader not running');
       return reasons;
     },
     startDrain: (reason) => void drain(reason),
@@ -120,6 +147,12 @@ export async function createRelay(
 
   return {
     async start() {
+      // Taking clients before the stream reader runs would let them miss broadcasts from other instances.
+      if (cluster && !(await cluster.waitForReader(READER_WAIT_MS))) {
+        log.warn('stream reader not running yet; serving local clients, readiness stays 503', {
+          code: 'RLY_ERR_CLUSTER',
+        });
+      }
       const port = await transport.listen(config.host, config.port);
       await admin.listen({ host: config.adminHost, port: config.adminPort });
       const address = admin.server.address();

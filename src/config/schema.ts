@@ -15,6 +15,8 @@ export interface RelayConfig {
   recoveryWindowMs: number;
   drainTimeoutMs: number;
   adminToken: string | undefined;
+  drainRate: number | undefined;
+  recoveryMaxEntries: number;
   configFile: string | undefined;
   namespaces: Readonly<Record<string, NamespacePolicy>>;
 }
@@ -160,6 +162,22 @@ export const settings: readonly Setting[] = [
     defaultValue: () => 30_000,
     parse: durationMs,
     doc: 'longest a graceful drain may take, ms',
+  },
+  {
+    key: 'drainRate',
+    flag: '--drain-rate',
+    env: 'RELAY_DRAIN_RATE',
+    defaultValue: () => undefined,
+    parse: integer(1, 1_000_000, 'disconnects per second'),
+    doc: 'disconnects per second while draining (default: all within half the drain timeout, at least 200/s)',
+  },
+  {
+    key: 'recoveryMaxEntries',
+    flag: '--recovery-max-entries',
+    env: 'RELAY_RECOVERY_MAX_ENTRIES',
+    defaultValue: () => 1_000_000,
+    parse: integer(1000, 100_000_000, 'a number of stream entries'),
+    doc: 'memory cap on the broadcast stream, entries (it is trimmed by age first)',
   },
   {
     key: 'adminToken',

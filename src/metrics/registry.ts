@@ -43,6 +43,29 @@ export function createMetrics(labels: { instanceId: string; transport: string })
       labelNames: ['namespace', 'result'],
       registers: [registry],
     }),
+    recoveryFailures: new Counter({
+      name: 'relay_recovery_failures_total',
+      help: 'Recoveries refused, by reason (session-missing, offset-gone, offset-unknown, invalid-offset, replay-too-long, error)',
+      labelNames: ['namespace', 'reason'],
+      registers: [registry],
+    }),
+    replayedPackets: new Counter({
+      name: 'relay_replayed_packets_total',
+      help: 'Missed packets replayed to recovered sockets',
+      labelNames: ['namespace'],
+      registers: [registry],
+    }),
+    sessionWrites: new Counter({
+      name: 'relay_session_writes_total',
+      help: 'Session commands sent to Redis, by kind (save, persist, delete)',
+      labelNames: ['kind'],
+      registers: [registry],
+    }),
+    streamTrims: new Counter({
+      name: 'relay_stream_trimmed_entries_total',
+      help: 'Stream entries removed for being older than the recovery horizon',
+      registers: [registry],
+    }),
     redisErrors: new Counter({
       name: 'relay_redis_errors_total',
       help: 'Errors reported by Redis clients',

@@ -22,6 +22,8 @@ export interface BuiltinDeps {
   ops: RelayOps;
   metrics: Metrics;
   log: Logger;
+  /** Resolves once the socket's rooms are persisted for crash recovery (no-op without Redis). */
+  saveSession: (socket: Socket) => Promise<void>;
 }
 
 /** Wires `join`, `leave`, `publish`, `whoami` and the no-handler answer for other events onto one socket. */
@@ -46,6 +48,8 @@ export function registerBuiltins(socket: Socket, deps: BuiltinDeps): void {
         );
       }
       await socket.join(name);
+      // Acked only once persisted: a crash right after the ack still restores this room.
+      await deps.saveSession(socket);
       return {};
     },
     async leave([room]) {
@@ -53,6 +57,7 @@ export function registerBuiltins(socket: Socket, deps: BuiltinDeps): void {
       if (name === socket.id)
         throw new RelayError(ErrorCodes.ROOM_RESERVED, 'a socket cannot leave its own room');
       await socket.leave(name);
+      await deps.saveSession(socket);
       return {};
     },
     publish([payload]) {

@@ -1,19 +1,45 @@
 import type { Server } from 'socket.io';
 
-/** Sockets closed per event-loop turn while draining, so the loop keeps answering probes. */
-const BATCH = 500;
+/** Floor of the default drain rate: below this, spreading disconnects buys nothing. */
+const MIN_DEFAULT_RATE = 200;
+/** Pacing granularity: disconnects are sent in small batches this often. */
+const TICK_MS = 50;
 
 /**
- * Closes every client connection as a transport close (not a server-side disconnect): Socket.IO persists
- * each socket's session for connection state recovery and the client reconnects by itself, elsewhere.
+ * Disconnects per second for a drain: the configured rate, or one that closes every connection within
+ * half of the drain timeout (the rest is left for flushing and closing).
  */
-export async function closeAllForRecovery(io: Server): Promise<number> {
+export function drainRate(
+  connections: number,
+  configured: number | undefined,
+  drainTimeoutMs: number,
+): number {
+  if (configured !== undefined) return configured;
+  return Math.max(MIN_DEFAULT_RATE, Math.ceil(connections / (drainTimeoutMs / 2 / 1000)));
+}
+
+/** Every client connection of the server (one per client, whatever its namespaces). */
+export function connections(io: Server): Set<{ close(): void }> {
   const conns = new Set<{ close(): void }>();
   for (const nsp of io._nsps.values()) for (const socket of nsp.sockets.values()) conns.add(socket.conn);
+  return conns;
+}
+
+/**
+ * Closes the given connections at `ratePerSecond`, as transport closes (not server-side disconnects):
+ * Socket.IO persists each session and the client reconnects by itself, elsewhere, without a storm.
+ */
+export async function closeAtRate(
+  conns: Iterable<{ close(): void }>,
+  ratePerSecond: number,
+): Promise<number> {
+  const started = Date.now();
   let closed = 0;
   for (const conn of conns) {
     conn.close();
-    if (++closed % BATCH === 0) await new Promise((resolve) => setImmediate(resolve));
+    closed++;
+    const dueMs = (closed / ratePerSecond) * 1000 - (Date.now() - started);
+    if (dueMs >= TICK_MS) await new Promise((resolve) => setTimeout(resolve, dueMs));
   }
   return closed;
 }

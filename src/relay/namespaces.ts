@@ -11,7 +11,7 @@ import { compilePolicy } from './policy.js';
 export function setupNamespaces(
   io: Server,
   config: RelayConfig,
-  deps: { ops: RelayOps; metrics: Metrics; log: Logger },
+  deps: { ops: RelayOps; metrics: Metrics; log: Logger; saveSession: (socket: Socket) => Promise<void> },
 ): void {
   for (const [name, policy] of Object.entries(config.namespaces)) {
     const compiled = compilePolicy(policy);
@@ -24,6 +24,7 @@ export function setupNamespaces(
         ops: deps.ops,
         metrics: deps.metrics,
         log: deps.log,
+        saveSession: deps.saveSession,
       });
     });
   }

@@ -301,7 +301,12 @@ describe('graceful drain', () => {
       // The client sees a transport close (it will reconnect and recover elsewhere), not a server kick.
       assert.deepEqual(await Promise.all(reasons), ['transport close', 'transport close']);
       const order = relay.logs.map((l) => l.msg).filter((m) => m !== 'listening' && m !== 'drain step done');
-      assert.deepEqual(order, ['drain started', 'sockets closed for recovery', 'drain finished']);
+      assert.deepEqual(order, [
+        'drain started',
+        'closing sockets for recovery',
+        'sockets closed for recovery',
+        'drain finished',
+      ]);
       assert.equal(relay.logs.find((l) => l.msg === 'sockets closed for recovery')?.closed, 2);
       await assert.rejects(fetch(`${relay.url}/`), 'the public port no longer accepts connections');
     });

@@ -40,6 +40,8 @@ describe('config loading', () => {
     assert.equal(config.recoveryWindowMs, 120_000);
     assert.equal(config.drainTimeoutMs, 30_000);
     assert.equal(config.adminToken, undefined);
+    assert.equal(config.drainRate, undefined);
+    assert.equal(config.recoveryMaxEntries, 1_000_000);
     assert.deepEqual(config.namespaces, { '/': { join: ['*'], publish: ['*'] } });
     assert.ok(Object.isFrozen(config));
   });
@@ -61,6 +63,11 @@ describe('config loading', () => {
 
   test('every setting has a flag and an env var, and --help lists them', () => {
     const text = usage();
+    const keys = Object.keys(loadConfig({ argv: [], env: {} }).config).filter((k) => k !== 'namespaces');
+    assert.deepEqual(
+      keys,
+      settings.map((s) => s.key),
+    );
     for (const s of settings) {
       assert.match(s.flag, /^--[a-z-]+$/);
       assert.match(s.env, /^[A-Z_]+$/);

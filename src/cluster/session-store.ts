@@ -1,0 +1,166 @@
+import type { Socket } from 'socket.io';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics/registry.js';
+import type { RedisClient } from './redis.js';
+
+/** What a restored socket gets back: its id, private id, rooms and data. */
+export interface StoredSession {
+  sid: string;
+  pid: string;
+  rooms: string[];
+  data: unknown;
+}
+
+export interface SessionStoreOptions {
+  keyPrefix: string;
+  /** How long a session stays restorable after its socket is gone. */
+  recoveryWindowMs: number;
+  /** How often live sessions are re-written; their TTL is the window plus this. */
+  refreshMs: number;
+}
+
+/**
+ * Eager, crash-safe session persistence. Socket.IO's streams adapter saves a session only on a clean
+ * disconnect (and does not await it), so a killed instance leaves nothing to restore. Here every socket's
+ * session is written at connect and on every room or data change, and re-written while the socket lives,
+ * so any instance can restore it after the holder dies. Writes are coalesced per socket and sent in one
+ * pipelined batch per tick.
+ */
+export class SessionStore {
+  readonly #client: RedisClient;
+  readonly #opts: SessionStoreOptions;
+  readonly #metrics: Metrics;
+  readonly #log: Logger;
+  /** Live sockets by private id. */
+  readonly #live = new Map<string, Socket>();
+  /** Sockets whose session must be (re)written in the next batch. */
+  readonly #dirty = new Set<string>();
+  /** Sockets whose session Socket.IO persisted on a recoverable disconnect. */
+  readonly #persisted = new Set<string>();
+  #batch: { timer: NodeJS.Timeout; done: Promise<void>; resolve: () => void } | undefined;
+  #refresh: NodeJS.Timeout | undefined;
+
+  constructor(client: RedisClient, opts: SessionStoreOptions, deps: { metrics: Metrics; log: Logger }) {
+    this.#client = client;
+    this.#opts = opts;
+    this.#metrics = deps.metrics;
+    this.#log = deps.log;
+  }
+
+  start(): void {
+    this.#refresh = setInterval(() => {
+      for (const pid of this.#live.keys()) this.#dirty.add(pid);
+      void this.#schedule();
+    }, this.#opts.refreshMs);
+    this.#refresh.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#refresh);
+  }
+
+  /** Persists a connected socket now and until it disconnects. */
+  track(socket: Socket): void {
+    const pid = pidOf(socket);
+    if (!pid) return;
+    this.#live.set(pid, socket);
+    socket.once('disconnect', () => {
+      this.#live.delete(pid);
+      this.#dirty.delete(pid);
+      // Not persisted by Socket.IO: the client left on purpose (or was kicked), nothing to recover.
+      if (!this.#persisted.delete(pid)) this.#write('delete', () => this.#client.del(this.#key(pid)));
+    });
+    void this.save(socket);
+  }
+
+  /** Records a change to the socket's rooms or data; resolves once it is in Redis. */
+  save(socket: Socket): Promise<void> {
+    const pid = pidOf(socket);
+    if (!pid || !this.#live.has(pid)) return Promise.resolve();
+    this.#dirty.add(pid);
+    return this.#schedule();
+  }
+
+  /** Socket.IO's clean-disconnect hook: the session lives on for exactly the recovery window. */
+  persist(session: StoredSession): void {
+    this.#persisted.add(session.pid);
+    this.#live.delete(session.pid);
+    this.#dirty.delete(session.pid);
+    const value = JSON.stringify({
+      sid: session.sid,
+      pid: session.pid,
+      rooms: session.rooms,
+      data: session.data,
+    });
+    this.#write('persist', () =>
+      this.#client.set(this.#key(session.pid), value, { PX: this.#opts.recoveryWindowMs }),
+    );
+  }
+
+  /** Removes and returns a session: only one reconnect can restore it. */
+  async take(pid: string): Promise<StoredSession | undefined> {
+    const raw = await this.#client.getDel(this.#key(pid));
+    return raw ? (JSON.parse(raw) as StoredSession) : undefined;
+  }
+
+  /** Resolves once every change recorded so far has been sent and answered. */
+  async flush(): Promise<void> {
+    if (this.#batch) {
+      clearTimeout(this.#batch.timer);
+      this.#send();
+    }
+  }
+
+  /** Sessions of sockets connected to this instance. */
+  get size(): number {
+    return this.#live.size;
+  }
+
+  #schedule(): Promise<void> {
+    if (!this.#batch) {
+      let resolve: () => void = () => {};
+      const done = new Promise<void>((r) => {
+        resolve = r;
+      });
+      // A few ms of coalescing turns a burst of joins into one pipelined batch.
+      this.#batch = { timer: setTimeout(() => this.#send(), 5), done, resolve };
+    }
+    return this.#batch.done;
+  }
+
+  #send(): void {
+    const batch = this.#batch;
+    if (!batch) return;
+    this.#batch = undefined;
+    const ttl = this.#opts.recoveryWindowMs + this.#opts.refreshMs;
+    const writes: Promise<unknown>[] = [];
+    for (const pid of this.#dirty) {
+      const socket = this.#live.get(pid);
+      if (!socket) continue;
+      const value = JSON.stringify({ sid: socket.id, pid, rooms: [...socket.rooms], data: socket.data });
+      writes.push(this.#write('save', () => this.#client.set(this.#key(pid), value, { PX: ttl })));
+    }
+    this.#dirty.clear();
+    Promise.all(writes).then(batch.resolve);
+  }
+
+  #write(kind: string, command: () => Promise<unknown>): Promise<void> {
+    this.#metrics.sessionWrites.inc({ kind });
+    return command().then(
+      () => undefined,
+      (err: Error) => {
+        this.#metrics.redisErrors.inc({ client: 'sessions' });
+        this.#log.warn('session write failed', { code: 'RLY_ERR_CLUSTER', kind, error: err.message });
+      },
+    );
+  }
+
+  #key(pid: string): string {
+    return `${this.#opts.keyPrefix}${pid}`;
+  }
+}
+
+/** The private session id Socket.IO gives a socket when recovery is on (not in its public types). */
+function pidOf(socket: Socket): string | undefined {
+  return (socket as unknown as { pid?: string }).pid;
+}
