@@ -114,7 +114,7 @@ function fill(text, vars) {
  *   workerProcesses, pidFile, errorLog, accessLog, tempDir); unset ones take their defaults.
  */
 export function renderConfig(kind, options) {
-  const settings = SETTINGS[kind];
+  const settings = Object.hasOwn(SETTINGS, kind) ? SETTINGS[kind] : undefined;
   if (!settings)
     throw new RenderError(`unknown load balancer ${JSON.stringify(kind)}: expected ${KINDS.join(' or ')}`);
   const { backends, ...given } = options;
@@ -146,6 +146,8 @@ export function renderConfig(kind, options) {
       throw new RenderError(`${key} ${JSON.stringify(value)}: unexpected characters`);
     }
     if (variable === 'RESOLVER') lists.RESOLVER = value === undefined ? [] : [{ RESOLVER: String(value) }];
+    // nginx: a path is written with the template's "relay" log format; "off" stands alone.
+    else if (variable === 'ACCESS_LOG') vars[variable] = value === 'off' ? 'off' : `${value} relay`;
     else if (value !== undefined) vars[variable] = String(value);
   }
   return renderTemplate(readFileSync(TEMPLATES[kind], 'utf8'), vars, lists);

@@ -58,7 +58,11 @@ export async function createRelay(
   transport.attach(io, demoPage);
 
   const clusterReady = () => (redis ? redis.isReady() : true);
-  const ops = createRelayOps(io, config, { metrics, clusterReady });
+  const ops = createRelayOps(io, config, {
+    metrics,
+    clusterReady,
+    publishFailed: (packet) => cluster?.publishFailed(packet) ?? false,
+  });
   const saveSession = cluster ? (socket: Socket) => cluster.sessions.save(socket) : async () => {};
   setupNamespaces(io, config, { ops, metrics, log, saveSession });
 

@@ -53,7 +53,7 @@ export async function v1Routes(app: FastifyInstance, deps: AdminDeps): Promise<v
     { schema: { body: publishBody } },
     async (request, reply) => {
       const { namespace, room, event, data } = request.body;
-      deps.ops.publish({ namespace, room, event, data }, 'admin');
+      await deps.ops.publish({ namespace, room, event, data }, 'admin');
       return reply.code(202).send({ ok: true });
     },
   );

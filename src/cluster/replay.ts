@@ -1,7 +1,9 @@
 import { decode } from '@msgpack/msgpack';
+import { MessageType } from 'socket.io-adapter';
+import { PacketType } from 'socket.io-parser';
 import type { RedisClient } from './redis.js';
 import type { SessionStore, StoredSession } from './session-store.js';
-import { compareStreamIds, isStreamId, streamIdTime } from './stream-ids.js';
+import { compareStreamIds, isStreamId } from './stream-ids.js';
 
 /** The parts of a Socket.IO cluster broadcast message that recovery looks at. */
 export interface BroadcastMessage {
@@ -18,6 +20,8 @@ interface EncodedOpts {
 /** A recovered session as Socket.IO's `restoreSession` must return it. */
 export interface RestoredSession extends StoredSession {
   missedPackets: unknown[][];
+  /** Stream ids of the replayed packets, for RestoredSockets. */
+  replayedIds: string[];
 }
 
 /** Why a restore was refused; becomes the `reason` label of `relay_recovery_failures_total`. */
@@ -35,8 +39,6 @@ export class RestoreRefused extends Error {
   }
 }
 
-const BROADCAST = 3;
-const EVENT_PACKET = 2;
 /** Entries per XRANGE while replaying: bounded memory and Redis time per call. */
 export const REPLAY_CHUNK = 1000;
 
@@ -69,12 +71,71 @@ export class GapBuffer {
   }
 }
 
+/** How long a restored socket is shielded from live copies of what it was replayed. */
+const REPLAYED_FILTER_MS = 30_000;
+
+/**
+ * Live delivery around a restored socket's join. Between the restore's merge and the moment Socket.IO
+ * emits `connection` (rooms joined), a live packet may be delivered before the join (the socket misses it)
+ * or after (it gets it): which one is a race of microtasks. So in that phase every live packet for the
+ * socket's rooms excludes the socket and is held, then handed over at `connection`, in stream order.
+ * Afterwards, live copies of replayed packets (a restore reads the stream ahead of this instance's reader)
+ * stay excluded for a while.
+ */
+export class RestoredSockets {
+  readonly #joining = new Map<
+    string,
+    { rooms: string[]; replayed: Set<string>; held: Map<string, unknown[]> }
+  >();
+  readonly #joined = new Map<string, Set<string>>();
+
+  /** Called at the merge, before Socket.IO creates the socket and joins `rooms`. */
+  expect(socketId: string, rooms: string[], replayedIds: readonly string[]): void {
+    this.#joining.set(socketId, { rooms, replayed: new Set(replayedIds), held: new Map() });
+    // The client may vanish before `connection`; nothing else would clear this.
+    setTimeout(() => this.#joining.delete(socketId), REPLAYED_FILTER_MS).unref();
+  }
+
+  /** Sockets to leave out of the live delivery of this packet (the caller adds them to `except`). */
+  exclude(offset: string | undefined, message: BroadcastMessage): string[] {
+    if (!offset || (this.#joining.size === 0 && this.#joined.size === 0)) return [];
+    const excluded: string[] = [];
+    const recoverable = recoverablePacket(message);
+    for (const [socketId, state] of this.#joining) {
+      if (!recoverable || !reaches(state.rooms, recoverable.opts)) continue;
+      excluded.push(socketId);
+      if (!state.replayed.has(offset)) state.held.set(offset, [...recoverable.packet.data, offset]);
+    }
+    for (const [socketId, ids] of this.#joined) if (ids.has(offset)) excluded.push(socketId);
+    return excluded;
+  }
+
+  /** Called at `connection`: the packets held for this socket, in stream order. */
+  joined(socketId: string): unknown[][] {
+    const state = this.#joining.get(socketId);
+    if (!state) return [];
+    this.#joining.delete(socketId);
+    const held = [...state.held.entries()].sort(([a], [b]) => compareStreamIds(a, b));
+    const ids = new Set([...state.replayed, ...state.held.keys()]);
+    if (ids.size > 0) {
+      this.#joined.set(socketId, ids);
+      setTimeout(() => this.#joined.delete(socketId), REPLAYED_FILTER_MS).unref();
+    }
+    return held.map(([, data]) => data);
+  }
+
+  forget(socketId: string): void {
+    this.#joining.delete(socketId);
+    this.#joined.delete(socketId);
+  }
+}
+
 /** Only these broadcasts carry an offset and are stored for replay (same rule as Socket.IO's adapter). */
 function recoverablePacket(message: BroadcastMessage) {
-  if (message.type !== BROADCAST || message.data?.requestId !== undefined) return undefined;
+  if (message.type !== MessageType.BROADCAST || message.data?.requestId !== undefined) return undefined;
   const packet = message.data?.packet;
   const opts = message.data?.opts;
-  if (!packet || !opts || packet.type !== EVENT_PACKET || packet.id !== undefined) return undefined;
+  if (!packet || !opts || packet.type !== PacketType.EVENT || packet.id !== undefined) return undefined;
   if (opts.flags?.volatile !== undefined) return undefined;
   return { packet, opts };
 }
@@ -102,8 +163,9 @@ export interface ReplayDeps {
   namespace: string;
   sessions: SessionStore;
   gap: GapBuffer;
-  /** Oldest stream time a restorable session can need (see StreamTrimmer). */
-  horizon: () => number;
+  restored: RestoredSockets;
+  /** Entries before this id may have been evicted by the length cap (see StreamTrimmer). */
+  evictedBefore: () => Promise<string>;
   /** Most stream entries one restore may read (the stream's length cap). */
   maxEntries: number;
 }
@@ -126,6 +188,7 @@ export async function restoreSession(
     await checkOffset(deps, offset);
 
     const missedPackets: unknown[][] = [];
+    const replayedIds: string[] = [];
     let last = offset;
     let read = 0;
     for (;;) {
@@ -136,6 +199,7 @@ export async function restoreSession(
         const recoverable = recoverablePacket(decodeEntry(entry.message));
         if (recoverable && reaches(session.rooms, recoverable.opts)) {
           missedPackets.push([...recoverable.packet.data, entry.id]);
+          replayedIds.push(entry.id);
         }
       }
       read += entries.length;
@@ -146,33 +210,35 @@ export async function restoreSession(
     const later = [...live.entries()]
       .filter(([id, item]) => compareStreamIds(id, last) > 0 && reaches(session.rooms, item.opts))
       .sort(([a], [b]) => compareStreamIds(a, b));
-    for (const [, item] of later) missedPackets.push(item.data);
-    // Returned synchronously after the merge: Socket.IO joins the rooms in the same microtask chain, so no
-    // live broadcast can be delivered in between.
-    return { ...session, missedPackets };
+    for (const [id, item] of later) {
+      missedPackets.push(item.data);
+      replayedIds.push(id);
+    }
+    // In the same synchronous step as closing the gap buffer: from here until `connection`, live packets
+    // for these rooms are held for the socket instead.
+    deps.restored.expect(session.sid, session.rooms, replayedIds);
+    return { ...session, missedPackets, replayedIds };
   } finally {
     deps.gap.close(live);
   }
 }
 
 /**
- * Entries after `offset` are all still in the stream unless something newer than `offset` was deleted.
- * Deletions older than the horizon are harmless: a session that old has expired, so any restorable client
- * was still connected then and received them. A recent deletion (the length cap hit) is not.
+ * Entries after `offset` are all still in the stream unless the length cap evicted some. Age trimming is
+ * harmless: it only removes entries older than the horizon, and a session that old has expired, so any
+ * restorable client was still connected then and received them live.
  */
 async function checkOffset(deps: ReplayDeps, offset: string): Promise<void> {
-  let info: Map<string, unknown>;
+  let lastGenerated: string;
   try {
     const reply = (await deps.client.sendCommand(['XINFO', 'STREAM', deps.stream])) as unknown[];
-    info = new Map();
-    for (let i = 0; i + 1 < reply.length; i += 2) info.set(String(reply[i]), reply[i + 1]);
+    const at = reply.indexOf('last-generated-id');
+    lastGenerated = String(reply[at + 1] ?? '0-0');
   } catch {
     throw new RestoreRefused('offset-unknown');
   }
-  const lastGenerated = String(info.get('last-generated-id') ?? '0-0');
-  const maxDeleted = String(info.get('max-deleted-entry-id') ?? '0-0');
-  if (compareStreamIds(offset, lastGenerated) > 0) throw new RestoreRefused('offset-unknown');
-  if (compareStreamIds(offset, maxDeleted) < 0 && streamIdTime(maxDeleted) >= deps.horizon()) {
-    throw new RestoreRefused('offset-gone');
+  if (!isStreamId(lastGenerated) || compareStreamIds(offset, lastGenerated) > 0) {
+    throw new RestoreRefused('offset-unknown');
   }
+  if (compareStreamIds(offset, await deps.evictedBefore()) < 0) throw new RestoreRefused('offset-gone');
 }

@@ -1,9 +1,17 @@
 import { createAdapter } from '@socket.io/redis-streams-adapter';
 import type { Namespace, ServerOptions, Socket } from 'socket.io';
+import { MessageType } from 'socket.io-adapter';
+import { PacketType } from 'socket.io-parser';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { RedisConnection } from './redis.js';
-import { type BroadcastMessage, GapBuffer, RestoreRefused, restoreSession } from './replay.js';
+import {
+  type BroadcastMessage,
+  GapBuffer,
+  RestoredSockets,
+  RestoreRefused,
+  restoreSession,
+} from './replay.js';
 import { SessionStore, type StoredSession } from './session-store.js';
 import { StreamTrimmer } from './stream-trim.js';
 
@@ -11,12 +19,15 @@ import { StreamTrimmer } from './stream-trim.js';
 export const streamsKeys = {
   stream: 'socket.io',
   sessionPrefix: 'relay:session:',
+  evictedBefore: 'relay:stream:evicted-before',
 } as const;
 
 /** A probe entry type no Socket.IO message uses: seeing our own probe proves the stream reader runs. */
 const PROBE_TYPE = '99';
 /** Extra age kept beyond the session TTL, for packets in flight when a socket dropped. */
 const HORIZON_SLACK_MS = 10_000;
+/** How often the length cap is enforced (the stream may exceed it by one interval's publishes). */
+const TRIM_INTERVAL_MS = 1_000;
 
 export interface StreamsClusterOptions {
   recoveryWindowMs: number;
@@ -32,6 +43,8 @@ export interface StreamsCluster {
   readerReady(): boolean;
   /** Resolves true once the stream reader runs, false after `timeoutMs`. */
   waitForReader(timeoutMs: number): Promise<boolean>;
+  /** True when the stream refused this broadcast packet (the adapter then delivers it locally only). */
+  publishFailed(packet: object): boolean;
   /** Sends every pending session write and waits for the answers. */
   flush(): Promise<void>;
   stop(): void;
@@ -43,10 +56,27 @@ interface AdapterInternals {
   nsp: Namespace;
   onMessage(message: BroadcastMessage & { uid?: string }, offset?: string): void;
   publishAndReturnOffset(message: BroadcastMessage): Promise<string>;
+  doPublish(message: BroadcastMessage): Promise<string>;
+  encode(message: BroadcastMessage): Record<string, string>;
+  broadcast(packet: unknown, opts: { except: Set<string> }): Promise<void>;
   persistSession(session: StoredSession): void;
   restoreSession(pid: string, offset: string): Promise<unknown>;
   addAll(id: string, rooms: Set<string>): void;
   del(id: string, room: string): void;
+}
+
+/** Messages the streams adapter sends over Pub/Sub rather than the stream (same rule as the adapter). */
+function isEphemeral(message: BroadcastMessage): boolean {
+  if (message.type === MessageType.BROADCAST) return message.data?.requestId !== undefined;
+  return message.type === MessageType.SERVER_SIDE_EMIT || message.type === MessageType.FETCH_SOCKETS;
+}
+
+/** Sends one recovered event packet to a socket, exactly as Socket.IO replays missed packets. */
+function deliver(socket: Socket, data: unknown[]): void {
+  (socket as unknown as { packet(packet: { type: number; data: unknown[] }): void }).packet({
+    type: PacketType.EVENT,
+    data,
+  });
 }
 
 export function createStreamsCluster(
@@ -64,11 +94,14 @@ export function createStreamsCluster(
     redis.client,
     {
       stream: streamsKeys.stream,
+      evictedKey: streamsKeys.evictedBefore,
       horizonMs: opts.recoveryWindowMs + refreshMs + HORIZON_SLACK_MS,
-      intervalMs: Math.min(5_000, Math.ceil(opts.recoveryWindowMs / 10)),
+      maxEntries: opts.maxEntries,
+      intervalMs: TRIM_INTERVAL_MS,
     },
     deps,
   );
+  // The stock MAXLEN trim at every XADD is replaced (see doPublish below); this value is never used.
   const stock = createAdapter(redis.client, { streamName: streamsKeys.stream, maxLen: opts.maxEntries });
 
   let readerSeen = false;
@@ -77,6 +110,7 @@ export function createStreamsCluster(
     onReaderSeen = resolve;
   });
   let probing: NodeJS.Timeout | undefined;
+  const failedPackets = new WeakSet<object>();
 
   // Socket.IO calls the factory with `new`: it must be a function that returns the adapter instance.
   function adapter(nsp: Namespace) {
@@ -89,7 +123,26 @@ export function createStreamsCluster(
   function enhance(instance: AdapterInternals, nsp: Namespace): void {
     const proto = Object.getPrototypeOf(instance) as AdapterInternals;
     const gap = new GapBuffer();
+    const restored = new RestoredSockets();
     const namespace = nsp.name;
+
+    const doPublish = instance.doPublish.bind(instance);
+    instance.doPublish = (message) => {
+      if (isEphemeral(message)) return doPublish(message);
+      // Trim by age at every write instead of by length: a burst cannot evict what a client still needs.
+      return redis.client.xAdd(streamsKeys.stream, '*', instance.encode(message), {
+        TRIM: { strategy: 'MINID', strategyModifier: '~', threshold: trimmer.horizon() },
+      });
+    };
+
+    // Our own broadcasts are delivered with the options object given to broadcast(); keep it reachable
+    // from the published message so a restored socket can be excluded from its live delivery.
+    const optsOfPacket = new WeakMap<object, { except: Set<string> }>();
+    const broadcast = instance.broadcast.bind(instance);
+    instance.broadcast = (packet, packetOpts) => {
+      optsOfPacket.set(packet as object, packetOpts);
+      return broadcast(packet, packetOpts);
+    };
 
     const onMessage = instance.onMessage.bind(instance);
     instance.onMessage = (message, offset) => {
@@ -100,14 +153,29 @@ export function createStreamsCluster(
         }
         return;
       }
-      gap.observe(message, offset);
+      // Our own broadcasts are delivered by publishAndReturnOffset below, never by the reader.
+      if (message.uid !== instance.uid) {
+        gap.observe(message, offset);
+        const except = restored.exclude(offset, message);
+        if (except.length > 0) message.data?.opts?.except.push(...except);
+      }
       onMessage(message, offset);
     };
     const publishAndReturnOffset = instance.publishAndReturnOffset.bind(instance);
     instance.publishAndReturnOffset = async (message) => {
-      const offset = await publishAndReturnOffset(message);
-      // Our own broadcasts never come back through the reader; the gap buffer must see them here.
+      let offset: string;
+      try {
+        offset = await publishAndReturnOffset(message);
+      } catch (err) {
+        // The adapter swallows this and delivers locally; publish() turns it into a coded error ack.
+        if (message.data?.packet) failedPackets.add(message.data.packet);
+        deps.metrics.redisErrors.inc({ client: 'publish' });
+        throw err;
+      }
+      // Our own broadcasts are delivered from here, not by the reader: the gap buffer must see them now.
       gap.observe(message, offset);
+      const packetOpts = message.data?.packet && optsOfPacket.get(message.data.packet);
+      for (const socketId of restored.exclude(offset, message)) packetOpts?.except.add(socketId);
       return offset;
     };
 
@@ -121,7 +189,8 @@ export function createStreamsCluster(
             namespace,
             sessions,
             gap,
-            horizon: () => trimmer.horizon(),
+            restored,
+            evictedBefore: () => trimmer.evictedBefore(),
             maxEntries: opts.maxEntries,
           },
           pid,
@@ -152,7 +221,11 @@ export function createStreamsCluster(
       proto.del.call(this, id, room);
       changed(id);
     };
-    nsp.on('connection', (socket: Socket) => sessions.track(socket));
+    nsp.on('connection', (socket: Socket) => {
+      for (const data of restored.joined(socket.id)) deliver(socket, data);
+      sessions.track(socket);
+      socket.once('disconnect', () => restored.forget(socket.id));
+    });
   }
 
   function startProbe(instance: AdapterInternals): NodeJS.Timeout {
@@ -187,6 +260,7 @@ export function createStreamsCluster(
       clearTimeout(timer);
       return seen;
     },
+    publishFailed: (packet) => failedPackets.has(packet),
     flush: () => sessions.flush(),
     stop() {
       clearInterval(probing);

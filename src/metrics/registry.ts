@@ -63,7 +63,8 @@ export function createMetrics(labels: { instanceId: string; transport: string })
     }),
     streamTrims: new Counter({
       name: 'relay_stream_trimmed_entries_total',
-      help: 'Stream entries removed for being older than the recovery horizon',
+      help: 'Stream entries removed, by cause (age: older than the recovery horizon; cap: the length cap)',
+      labelNames: ['cause'],
       registers: [registry],
     }),
     redisErrors: new Counter({

@@ -60,7 +60,7 @@ export function registerBuiltins(socket: Socket, deps: BuiltinDeps): void {
       await deps.saveSession(socket);
       return {};
     },
-    publish([payload]) {
+    async publish([payload]) {
       const { room, event, data } = assertPublish(payload);
       if (!deps.policy.allowsPublish(room)) {
         throw new RelayError(
@@ -68,7 +68,7 @@ export function registerBuiltins(socket: Socket, deps: BuiltinDeps): void {
           `publishing to ${JSON.stringify(room)} is not allowed on ${namespace}`,
         );
       }
-      deps.ops.publish({ namespace, room, event, data }, 'client');
+      await deps.ops.publish({ namespace, room, event, data }, 'client');
       return {};
     },
     whoami() {

@@ -1,4 +1,5 @@
 import type { Server } from 'socket.io';
+import { PacketType } from 'socket.io-parser';
 import type { RelayConfig } from '../config/schema.js';
 import { ErrorCodes, RelayError } from '../errors.js';
 import type { Metrics } from '../metrics/registry.js';
@@ -18,8 +19,11 @@ export interface LocalStats {
 
 /** Cluster-wide operations on sockets and rooms, shared by the built-in events and the admin API. */
 export interface RelayOps {
-  /** Broadcasts `event(data)` to `room` (or the whole namespace) on every instance. */
-  publish(req: PublishRequest, source: 'client' | 'admin'): void;
+  /**
+   * Broadcasts `event(data)` to `room` (or the whole namespace) on every instance. Resolves once the
+   * message is in the cluster bus, so acks order publishes across publishers.
+   */
+  publish(req: PublishRequest, source: 'client' | 'admin'): Promise<void>;
   /** Socket ids in `room`, cluster-wide. */
   roomSockets(namespace: string, room: string): Promise<string[]>;
   /** Disconnects the socket wherever it is; false when no instance holds it. */
@@ -31,7 +35,12 @@ export interface RelayOps {
 export function createRelayOps(
   io: Server,
   config: RelayConfig,
-  deps: { metrics: Metrics; clusterReady: () => boolean },
+  deps: {
+    metrics: Metrics;
+    clusterReady: () => boolean;
+    /** True when the cluster bus refused this packet (it was then delivered locally only). */
+    publishFailed: (packet: object) => boolean;
+  },
 ): RelayOps {
   const namespaceOf = (name: string) => {
     if (!Object.hasOwn(config.namespaces, name)) {
@@ -53,18 +62,26 @@ export function createRelayOps(
   };
 
   return {
-    publish(req, source) {
+    async publish(req, source) {
       const namespace = req.namespace ?? '/';
       const nsp = namespaceOf(namespace);
       const event = assertEvent(req.event);
+      const rooms = new Set(req.room === undefined ? [] : [assertRoom(req.room)]);
       if (!deps.clusterReady()) {
         throw new RelayError(
           ErrorCodes.CLUSTER,
           'the cluster bus (Redis) is unavailable; nothing was published',
         );
       }
-      if (req.room === undefined) nsp.emit(event, req.data);
-      else nsp.to(assertRoom(req.room)).emit(event, req.data);
+      // What BroadcastOperator.emit does, without dropping the adapter's promise.
+      const packet = { type: PacketType.EVENT, data: [event, req.data] };
+      await nsp.adapter.broadcast(packet, { rooms, except: new Set() });
+      if (deps.publishFailed(packet)) {
+        throw new RelayError(
+          ErrorCodes.CLUSTER,
+          'the cluster bus (Redis) refused the message; only local sockets got it',
+        );
+      }
       deps.metrics.publishes.inc({ namespace, source });
     },
     async roomSockets(namespace, room) {

@@ -1,7 +1,7 @@
 // Real nginx / HAProxy processes in front of relay instances, configured from the templates in infra/ with
 // the same renderer users run (infra/render.mjs).
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,7 +45,8 @@ export function renderInto(
           workerProcesses: '1',
           pidFile: join(dir, 'nginx.pid'),
           errorLog: join(dir, 'error.log'),
-          accessLog: 'off',
+          // LB_DEBUG=1 keeps an access log (which relay served each request) for output().
+          accessLog: process.env.LB_DEBUG ? join(dir, 'access.log') : 'off',
           tempDir: dir,
         });
   const configPath = join(dir, kind === 'haproxy' ? 'haproxy.cfg' : 'nginx.conf');
@@ -64,7 +65,7 @@ export interface LoadBalancer extends RenderedConfig {
   port: number;
   /** The public URL clients connect to. */
   url: string;
-  /** The last 64 KiB the process printed (HAProxy logs requests on stdout). */
+  /** The last 64 KiB the process printed (HAProxy logs requests on stdout) and, for nginx, its error log. */
   output(): string;
   /** HAProxy only: the state of each server of the `relay` backend (`UP`, `DOWN`, `UP 1/2`, `MAINT`...). */
   serverStates(): Promise<Map<string, string>>;
@@ -151,7 +152,17 @@ export async function startLoadBalancer(kind: LoadBalancerKind, backends: Backen
     ...rendered,
     port,
     url,
-    output: () => output,
+    output: () => {
+      if (kind !== 'nginx') return output;
+      const files = ['error.log', 'access.log'].map((name) => {
+        try {
+          return readFileSync(join(rendered.dir, name), 'utf8').slice(-262_144);
+        } catch {
+          return '';
+        }
+      });
+      return output + files.join('');
+    },
     serverStates,
     async waitServerUp(name, timeoutMs = 10_000) {
       await waitFor(

@@ -3,23 +3,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Socket } from 'socket.io-client';
+import { adminPublish } from '../helpers/admin.js';
 import { ask, client, closeClients, collect, received } from '../helpers/clients.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/processes.js';
 import { type RedisServer, startRedis } from '../helpers/redis.js';
-import { type RelayProcess, startRelay } from '../helpers/relay.js';
+import { startRelay } from '../helpers/relay.js';
 import { toolAvailable } from '../helpers/tools.js';
 
 type Seq = { n: number };
-
-async function adminPublish(relay: RelayProcess, body: Record<string, unknown>): Promise<void> {
-  const res = await fetch(`${relay.adminUrl}/v1/publish`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  assert.equal(res.status, 202);
-}
 
 const cases = [
   { transport: 'uws', clientMode: 'websocket' },
