@@ -19,7 +19,11 @@ export async function client(
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', () => resolve());
     socket.once('connect_error', (err) => {
-      if (!socket.active) reject(err);
+      // A refused handshake deactivates the socket; a failed transport does so only without reconnection.
+      if (!socket.active || opts.reconnection === false) {
+        socket.disconnect();
+        reject(err);
+      }
     });
   });
   return socket;
