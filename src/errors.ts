@@ -11,12 +11,22 @@ export const ErrorCodes = {
   FORBIDDEN: 'RLY_ERR_FORBIDDEN',
   /** Room names that look like socket ids are reserved: joining one would intercept direct messages. */
   ROOM_RESERVED: 'RLY_ERR_ROOM_RESERVED',
+  /** Missing, malformed, wrongly signed or expired JWT in `auth.token`, or a token that expired while connected. */
+  AUTH: 'RLY_ERR_AUTH',
+  /** More events per second than --rate-limit allows. */
+  RATE_LIMITED: 'RLY_ERR_RATE_LIMITED',
+  /** A socket may be in at most MAX_ROOMS_PER_SOCKET rooms. */
+  TOO_MANY_ROOMS: 'RLY_ERR_TOO_MANY_ROOMS',
+  /** The instance is at --max-connections, draining, or the origin is not allowed: the handshake is refused. */
+  ADMISSION: 'RLY_ERR_ADMISSION',
   /** An event that is not a built-in, on a namespace without an upstream. */
   NO_HANDLER: 'RLY_ERR_NO_HANDLER',
   /** The namespace is not configured on this relay. */
   UNKNOWN_NAMESPACE: 'RLY_ERR_UNKNOWN_NAMESPACE',
   /** No socket with this id is connected anywhere in the cluster. */
   SOCKET_NOT_FOUND: 'RLY_ERR_SOCKET_NOT_FOUND',
+  /** No live instance of the cluster has this id (it never heartbeat, aged out, or finished draining). */
+  INSTANCE_NOT_FOUND: 'RLY_ERR_INSTANCE_NOT_FOUND',
   /** No admin route at this method and path. */
   ROUTE_NOT_FOUND: 'RLY_ERR_ROUTE_NOT_FOUND',
   /** Missing or wrong bearer token on an admin route. */
@@ -69,6 +79,12 @@ export function toErrorBody(err: unknown): ErrorBody {
   if (err instanceof RelayError) return err.toBody();
   return { code: ErrorCodes.INTERNAL, message: 'internal error' };
 }
+
+/**
+ * The relay tells a client why it is being disconnected with this event, sent just before the disconnect,
+ * carrying `{ code, message }`.
+ */
+export const DISCONNECT_EVENT = 'relay:disconnect';
 
 /**
  * Why the relay closes a client connection. Engine.IO close reasons are what Socket.IO reports on the

@@ -1,4 +1,5 @@
 import { Server, type Socket } from 'socket.io';
+import { createActivityCounters, localTopRooms } from './admin/activity.js';
 import { createAdminApp } from './admin/app.js';
 import { connectRedis } from './cluster/redis.js';
 import {
@@ -12,7 +13,8 @@ import type { RelayConfig } from './config/schema.js';
 import { type Closer, createDrainer } from './lifecycle/drain.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics/registry.js';
-import { demoPage } from './relay/demo-page.js';
+import { loadDemoPage } from './pages/pages.js';
+import { createAdmission } from './relay/admission.js';
 import { closeAtRate, connections, drainRate } from './relay/disconnect.js';
 import { setupNamespaces } from './relay/namespaces.js';
 import { createRelayOps } from './relay/ops.js';
@@ -20,6 +22,8 @@ import { createTransport } from './transport/transport.js';
 
 /** How long start() waits for the cluster's stream reader before serving anyway. */
 const READER_WAIT_MS = 10_000;
+/** Server-side event asking the instance it names to drain itself. */
+const DRAIN_EVENT = 'relay:drain';
 
 export interface Relay {
   /** Binds the public and admin ports; resolves with the ports actually bound. */
@@ -53,9 +57,16 @@ export async function createRelay(
     ...(cluster ? { adapter: cluster.adapter } : {}),
     connectionStateRecovery: { maxDisconnectionDuration: config.recoveryWindowMs, skipMiddlewares: true },
     // A draining instance must not take a new handshake, even over an already open keep-alive connection.
-    allowRequest: (_req, callback) => callback(draining ? 'draining' : null, !draining),
+    allowRequest: (req, callback) => admission.allowRequest(req, callback),
+    // Engine.IO applies it to WebSocket frames (both transports) and to polling bodies.
+    maxHttpBufferSize: config.maxPayload,
+    ...(config.corsOrigin ? { cors: { origin: [...config.corsOrigin], credentials: true } } : {}),
   });
-  transport.attach(io, demoPage);
+  const admission = createAdmission(config, {
+    isDraining: () => draining,
+    connections: () => io.engine.clientsCount,
+  });
+  transport.attach(io, loadDemoPage());
 
   const clusterReady = () => (redis ? redis.isReady() : true);
   const ops = createRelayOps(io, config, {
@@ -66,15 +77,22 @@ export async function createRelay(
   const saveSession = cluster ? (socket: Socket) => cluster.sessions.save(socket) : async () => {};
   setupNamespaces(io, config, { ops, metrics, log, saveSession });
 
-  const self = (): InstanceInfo => ({
-    instanceId: config.instanceId,
-    transport: config.transport,
-    adapter: adapterName,
-    connections: ops.localStats().connections,
-    draining,
-    startedAt: new Date(startedAt).toISOString(),
-    lastSeen: new Date().toISOString(),
-  });
+  const activity = createActivityCounters(metrics, log);
+  const self = (): InstanceInfo => {
+    const local = ops.localStats();
+    return {
+      instanceId: config.instanceId,
+      transport: config.transport,
+      adapter: adapterName,
+      connections: local.connections,
+      draining,
+      startedAt: new Date(startedAt).toISOString(),
+      lastSeen: new Date().toISOString(),
+      rooms: local.rooms,
+      ...activity.totals(),
+      topRooms: localTopRooms(io),
+    };
+  };
   const registry: InstanceRegistry = redis
     ? createRedisRegistry(redis, self, { log, metrics })
     : createMemoryRegistry(self);
@@ -113,7 +131,13 @@ export async function createRelay(
       },
     },
     { name: 'socket.io', close: () => io.close() },
-    { name: 'registry', close: () => registry.stop() },
+    {
+      name: 'registry',
+      close: async () => {
+        activity.stop();
+        await registry.stop();
+      },
+    },
     {
       name: 'redis',
       close: async () => {
@@ -129,6 +153,10 @@ export async function createRelay(
     run.then(resolveDrained);
     return run;
   };
+  // `POST /v1/instances/:id/drain` on another instance reaches this one as a server-side emit (Redis Pub/Sub).
+  io.of('/').on(DRAIN_EVENT, (instanceId: unknown) => {
+    if (instanceId === config.instanceId) void drain('admin request from the cluster');
+  });
 
   const admin = await createAdminApp({
     config,
@@ -142,11 +170,16 @@ export async function createRelay(
     notReadyReasons: () => {
       const reasons: string[] = [];
       if (draining) reasons.push('draining');
+      if (admission.atCapacity()) reasons.push('at --max-connections');
       if (redis && !redis.isReady()) reasons.push('redis unavailable');
       if (cluster && !cluster.readerReady()) reasons.push('stream reader not running');
       return reasons;
     },
     startDrain: (reason) => void drain(reason),
+    drainInstance: (instanceId) => {
+      if (instanceId === config.instanceId) void drain('admin request');
+      else io.serverSideEmit(DRAIN_EVENT, instanceId);
+    },
   });
 
   return {
@@ -161,6 +194,7 @@ export async function createRelay(
       await admin.listen({ host: config.adminHost, port: config.adminPort });
       const address = admin.server.address();
       const adminPort = typeof address === 'object' && address ? address.port : config.adminPort;
+      activity.start();
       registry.start();
       return { port, adminPort };
     },

@@ -1,5 +1,6 @@
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { type ErrorCode, ErrorCodes, RelayError } from '../errors.js';
+import { dashboardRoutes } from './dashboard.js';
 import type { AdminDeps } from './deps.js';
 import { healthRoutes } from './health.js';
 import { v1Routes } from './v1.js';
@@ -11,6 +12,7 @@ const statusByCode: Partial<Record<ErrorCode, number>> = {
   [ErrorCodes.ROUTE_NOT_FOUND]: 404,
   [ErrorCodes.UNKNOWN_NAMESPACE]: 404,
   [ErrorCodes.SOCKET_NOT_FOUND]: 404,
+  [ErrorCodes.INSTANCE_NOT_FOUND]: 404,
   [ErrorCodes.CLUSTER]: 503,
 };
 
@@ -45,6 +47,7 @@ export async function createAdminApp(deps: AdminDeps): Promise<FastifyInstance> 
   );
 
   healthRoutes(app, deps);
+  dashboardRoutes(app, { tokenRequired: deps.config.adminToken !== undefined });
   await app.register(async (v1) => v1Routes(v1, deps), { prefix: '/v1' });
   return app;
 }

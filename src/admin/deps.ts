@@ -20,4 +20,9 @@ export interface AdminDeps {
   adapterName: string;
   /** Starts a graceful drain of this instance (idempotent); the process exits when it ends. */
   startDrain: (reason: string) => void;
+  /**
+   * Starts a graceful drain of the live instance `instanceId`: this one directly, another one by asking it
+   * over the cluster bus (fire and forget; the caller checks the id against the registry first).
+   */
+  drainInstance: (instanceId: string) => void;
 }

@@ -86,4 +86,23 @@ export async function v1Routes(app: FastifyInstance, deps: AdminDeps): Promise<v
     deps.startDrain('admin request');
     return reply.code(202).send({ ok: true, draining: true });
   });
+
+  app.post<{ Params: { id: string } }>('/instances/:id/drain', async (request, reply) => {
+    const { id } = request.params;
+    if (id !== deps.config.instanceId) {
+      let live: Array<{ instanceId: string }>;
+      try {
+        live = await deps.registry.list();
+      } catch (err) {
+        throw new RelayError(ErrorCodes.CLUSTER, 'the instance registry (Redis) is unavailable', {
+          cause: err,
+        });
+      }
+      if (!live.some((instance) => instance.instanceId === id)) {
+        throw new RelayError(ErrorCodes.INSTANCE_NOT_FOUND, `no live instance ${JSON.stringify(id)}`);
+      }
+    }
+    deps.drainInstance(id);
+    return reply.code(202).send({ ok: true, instanceId: id, draining: true });
+  });
 }

@@ -11,6 +11,23 @@ export interface InstanceInfo {
   draining: boolean;
   startedAt: string;
   lastSeen: string;
+  /** Named rooms on this instance (socket-id rooms excluded). */
+  rooms: number;
+  /** Publishes into the cluster from this instance since it started (clients and admin). */
+  publishesTotal: number;
+  /** Reconnects recovered by this instance since it started. */
+  recoveriesTotal: number;
+  /** Reconnects that asked for recovery here and got a new session instead, since start. */
+  recoveryFailuresTotal: number;
+  /** This instance's largest named rooms by local members, largest first (a bounded list). */
+  topRooms: RoomSize[];
+}
+
+/** Members of one room on one instance. */
+export interface RoomSize {
+  namespace: string;
+  room: string;
+  members: number;
 }
 
 /** The live instances of the cluster. */

@@ -73,6 +73,8 @@ export class GapBuffer {
 
 /** How long a restored socket is shielded from live copies of what it was replayed. */
 const REPLAYED_FILTER_MS = 30_000;
+/** A restored socket that has not connected by then never will; its session is put back. */
+const JOIN_DEADLINE_MS = 10_000;
 
 /**
  * Live delivery around a restored socket's join. Between the restore's merge and the moment Socket.IO
@@ -89,11 +91,18 @@ export class RestoredSockets {
   >();
   readonly #joined = new Map<string, Set<string>>();
 
-  /** Called at the merge, before Socket.IO creates the socket and joins `rooms`. */
-  expect(socketId: string, rooms: string[], replayedIds: readonly string[]): void {
-    this.#joining.set(socketId, { rooms, replayed: new Set(replayedIds), held: new Map() });
-    // The client may vanish before `connection`; nothing else would clear this.
-    setTimeout(() => this.#joining.delete(socketId), REPLAYED_FILTER_MS).unref();
+  /**
+   * Called at the merge, before Socket.IO creates the socket and joins `rooms`. `abandoned` runs if the
+   * socket never connects (its handshake died after the session was taken).
+   */
+  expect(socketId: string, rooms: string[], replayedIds: readonly string[], abandoned: () => void): void {
+    const state = { rooms, replayed: new Set(replayedIds), held: new Map<string, unknown[]>() };
+    this.#joining.set(socketId, state);
+    setTimeout(() => {
+      if (this.#joining.get(socketId) !== state) return;
+      this.#joining.delete(socketId);
+      abandoned();
+    }, JOIN_DEADLINE_MS).unref();
   }
 
   /** Sockets to leave out of the live delivery of this packet (the caller adds them to `except`). */
@@ -216,7 +225,7 @@ export async function restoreSession(
     }
     // In the same synchronous step as closing the gap buffer: from here until `connection`, live packets
     // for these rooms are held for the socket instead.
-    deps.restored.expect(session.sid, session.rooms, replayedIds);
+    deps.restored.expect(session.sid, session.rooms, replayedIds, () => deps.sessions.putBack(session));
     return { ...session, missedPackets, replayedIds };
   } finally {
     deps.gap.close(live);

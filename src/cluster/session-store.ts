@@ -97,6 +97,19 @@ export class SessionStore {
     );
   }
 
+  /** Writes back a session taken by a restore whose socket never connected, so the client can retry. */
+  putBack(session: StoredSession): void {
+    const value = JSON.stringify({
+      sid: session.sid,
+      pid: session.pid,
+      rooms: session.rooms,
+      data: session.data,
+    });
+    this.#write('put-back', () =>
+      this.#client.set(this.#key(session.pid), value, { PX: this.#opts.recoveryWindowMs }),
+    );
+  }
+
   /** Removes and returns a session: only one reconnect can restore it. */
   async take(pid: string): Promise<StoredSession | undefined> {
     const raw = await this.#client.getDel(this.#key(pid));

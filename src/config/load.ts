@@ -3,6 +3,7 @@ import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../errors.js';
 import {
   defaultNamespaces,
+  isLoopback,
   type NamespacePolicy,
   parseNamespaces,
   type RelayConfig,
@@ -48,7 +49,21 @@ export function loadConfig(input: LoadInput): Loaded {
   const config = {} as Record<string, unknown>;
   for (const s of settings) config[s.key] = s.key in values ? values[s.key] : s.defaultValue();
   config.namespaces = Object.freeze(namespaces ?? defaultNamespaces);
+  checkCombinations(config as unknown as RelayConfig);
   return { command, config: Object.freeze(config) as unknown as RelayConfig };
+}
+
+/** Rules that span settings; each names the setting to change. */
+function checkCombinations(config: RelayConfig): void {
+  if (!isLoopback(config.adminHost) && config.adminToken === undefined) {
+    throw new ConfigError(
+      '--admin-host',
+      `expected a loopback address unless --admin-token is set (the admin API publishes, disconnects and drains), got ${JSON.stringify(config.adminHost)}`,
+    );
+  }
+  if (config.jwtSecret !== undefined && config.jwtJwksUrl !== undefined) {
+    throw new ConfigError('--jwt-jwks-url', 'expected either --jwt-secret or --jwt-jwks-url, not both');
+  }
 }
 
 function parseWith(key: keyof RelayConfig, raw: unknown, label: string): unknown {

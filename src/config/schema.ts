@@ -17,6 +17,12 @@ export interface RelayConfig {
   adminToken: string | undefined;
   drainRate: number | undefined;
   recoveryMaxEntries: number;
+  maxPayload: number;
+  rateLimit: number | undefined;
+  maxConnections: number | undefined;
+  jwtSecret: string | undefined;
+  jwtJwksUrl: string | undefined;
+  corsOrigin: readonly string[] | undefined;
   configFile: string | undefined;
   namespaces: Readonly<Record<string, NamespacePolicy>>;
 }
@@ -79,6 +85,48 @@ function redisUrl(raw: unknown): string {
     throw new Error(`expected a redis:// or rediss:// URL, got the scheme ${JSON.stringify(url.protocol)}`);
   }
   return value;
+}
+
+function secret(raw: unknown): string {
+  if (typeof raw !== 'string' || raw.length < 16)
+    throw new Error('expected a secret of at least 16 characters');
+  return raw;
+}
+
+function httpUrl(raw: unknown): string {
+  const value = nonEmptyString('an http:// or https:// URL')(raw);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new Error('expected an http:// or https:// URL, got an unparsable value');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new Error(`expected an http:// or https:// URL, got the scheme ${JSON.stringify(url.protocol)}`);
+  }
+  return value;
+}
+
+function origins(raw: unknown): readonly string[] {
+  const list = (Array.isArray(raw) ? raw : String(raw ?? '').split(','))
+    .map((o) => String(o).trim())
+    .filter(Boolean);
+  for (const origin of list) {
+    let url: URL | undefined;
+    try {
+      url = new URL(origin);
+    } catch {}
+    if (!url || url.origin !== origin) {
+      throw new Error(`expected origins such as https://app.example.com, got ${JSON.stringify(origin)}`);
+    }
+  }
+  if (list.length === 0) throw new Error('expected at least one origin');
+  return Object.freeze(list);
+}
+
+/** Addresses only this machine can reach. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 function transport(raw: unknown): TransportName {
@@ -186,6 +234,54 @@ export const settings: readonly Setting[] = [
     defaultValue: () => undefined,
     parse: nonEmptyString('a non-empty token'),
     doc: 'bearer token required on /v1/* admin routes',
+  },
+  {
+    key: 'maxPayload',
+    flag: '--max-payload',
+    env: 'RELAY_MAX_PAYLOAD',
+    defaultValue: () => 1_048_576,
+    parse: integer(1024, 100 * 1_048_576, 'a size in bytes'),
+    doc: 'largest message a client may send, bytes (WebSocket frames and polling bodies, both transports)',
+  },
+  {
+    key: 'rateLimit',
+    flag: '--rate-limit',
+    env: 'RELAY_RATE_LIMIT',
+    defaultValue: () => undefined,
+    parse: integer(1, 1_000_000, 'events per second'),
+    doc: 'events per second per socket (token bucket, bursts up to twice the rate)',
+  },
+  {
+    key: 'maxConnections',
+    flag: '--max-connections',
+    env: 'RELAY_MAX_CONNECTIONS',
+    defaultValue: () => undefined,
+    parse: integer(1, 10_000_000, 'a number of connections'),
+    doc: 'connections this instance accepts; readiness is 503 at the cap',
+  },
+  {
+    key: 'jwtSecret',
+    flag: '--jwt-secret',
+    env: 'RELAY_JWT_SECRET',
+    defaultValue: () => undefined,
+    parse: secret,
+    doc: 'HS256 secret: clients must send a valid auth.token (JWT) at the handshake',
+  },
+  {
+    key: 'jwtJwksUrl',
+    flag: '--jwt-jwks-url',
+    env: 'RELAY_JWT_JWKS_URL',
+    defaultValue: () => undefined,
+    parse: httpUrl,
+    doc: 'JWKS URL (RS256/ES256 keys, cached): clients must send a valid auth.token (JWT)',
+  },
+  {
+    key: 'corsOrigin',
+    flag: '--cors-origin',
+    env: 'RELAY_CORS_ORIGIN',
+    defaultValue: () => undefined,
+    parse: origins,
+    doc: 'browser origins allowed to connect, comma-separated (unset: any origin)',
   },
   {
     key: 'configFile',

@@ -57,7 +57,7 @@ export function createMetrics(labels: { instanceId: string; transport: string })
     }),
     sessionWrites: new Counter({
       name: 'relay_session_writes_total',
-      help: 'Session commands sent to Redis, by kind (save, persist, delete)',
+      help: 'Session commands sent to Redis, by kind (save, persist, delete, put-back)',
       labelNames: ['kind'],
       registers: [registry],
     }),
@@ -65,6 +65,18 @@ export function createMetrics(labels: { instanceId: string; transport: string })
       name: 'relay_stream_trimmed_entries_total',
       help: 'Stream entries removed, by cause (age: older than the recovery horizon; cap: the length cap)',
       labelNames: ['cause'],
+      registers: [registry],
+    }),
+    rateLimited: new Counter({
+      name: 'relay_rate_limited_total',
+      help: 'Client events refused by --rate-limit',
+      labelNames: ['namespace'],
+      registers: [registry],
+    }),
+    authFailures: new Counter({
+      name: 'relay_auth_failures_total',
+      help: 'Handshakes refused and connections closed for a bad or expired JWT, by reason',
+      labelNames: ['namespace', 'reason'],
       registers: [registry],
     }),
     redisErrors: new Counter({

@@ -8,6 +8,8 @@ import type { CompiledPolicy } from './policy.js';
 import { assertPublish, assertRoom, looksLikeSocketId } from './validate.js';
 
 export const BUILTIN_EVENTS = ['join', 'leave', 'publish', 'whoami'] as const;
+/** Named rooms one socket may be in (its own id room aside): bounds memory and session size. */
+export const MAX_ROOMS_PER_SOCKET = 100;
 type Builtin = (typeof BUILTIN_EVENTS)[number];
 const builtinSet: ReadonlySet<string> = new Set(BUILTIN_EVENTS);
 
@@ -39,6 +41,12 @@ export function registerBuiltins(socket: Socket, deps: BuiltinDeps): void {
         throw new RelayError(
           ErrorCodes.ROOM_RESERVED,
           'rooms shaped like socket ids are reserved for direct messages',
+        );
+      }
+      if (!socket.rooms.has(name) && socket.rooms.size > MAX_ROOMS_PER_SOCKET) {
+        throw new RelayError(
+          ErrorCodes.TOO_MANY_ROOMS,
+          `a socket may join at most ${MAX_ROOMS_PER_SOCKET} rooms`,
         );
       }
       if (!deps.policy.allowsJoin(name)) {
@@ -78,6 +86,7 @@ export function registerBuiltins(socket: Socket, deps: BuiltinDeps): void {
         transport: deps.transport,
         engine: socket.conn.transport.name,
         recovered: socket.recovered,
+        ...(typeof socket.data?.userId === 'string' ? { userId: socket.data.userId } : {}),
       };
     },
   };

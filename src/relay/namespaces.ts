@@ -3,9 +3,11 @@ import type { RelayConfig } from '../config/schema.js';
 import { ErrorCodes } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
+import { createAuthenticator, requireAuth } from './auth.js';
 import { registerBuiltins } from './builtins.js';
 import type { RelayOps } from './ops.js';
 import { compilePolicy } from './policy.js';
+import { limitRate } from './rate-limit.js';
 
 /** Creates every configured namespace with its policy; `/` refuses clients when the config leaves it out. */
 export function setupNamespaces(
@@ -13,10 +15,14 @@ export function setupNamespaces(
   config: RelayConfig,
   deps: { ops: RelayOps; metrics: Metrics; log: Logger; saveSession: (socket: Socket) => Promise<void> },
 ): void {
+  const authenticator = createAuthenticator({ secret: config.jwtSecret, jwksUrl: config.jwtJwksUrl });
   for (const [name, policy] of Object.entries(config.namespaces)) {
     const compiled = compilePolicy(policy);
-    io.of(name).on('connection', (socket: Socket) => {
+    const nsp = io.of(name);
+    if (authenticator) requireAuth(nsp, authenticator, deps.metrics);
+    nsp.on('connection', (socket: Socket) => {
       countConnection(socket, deps.metrics);
+      if (config.rateLimit !== undefined) limitRate(socket, config.rateLimit, deps.metrics);
       registerBuiltins(socket, {
         instanceId: config.instanceId,
         transport: config.transport,

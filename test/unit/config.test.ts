@@ -114,6 +114,32 @@ describe('config loading', () => {
     });
   }
 
+  test('refuses a non-loopback admin port without a token, and two JWT key sources', () => {
+    const open = configError(() => loadConfig({ argv: ['--admin-host', '0.0.0.0'], env: {} }));
+    assert.match(open.message, /^--admin-host: expected a loopback address unless --admin-token is set/);
+    const withToken = loadConfig({ argv: ['--admin-host', '0.0.0.0', '--admin-token', 't0ken'], env: {} });
+    assert.equal(withToken.config.adminHost, '0.0.0.0');
+    assert.equal(loadConfig({ argv: ['--admin-host', '::1'], env: {} }).config.adminHost, '::1');
+    const both = ['--jwt-secret', 'x'.repeat(16), '--jwt-jwks-url', 'https://id.example/jwks'];
+    assert.match(
+      configError(() => loadConfig({ argv: both, env: {} })).message,
+      /^--jwt-jwks-url: expected either/,
+    );
+    assert.match(
+      configError(() => loadConfig({ argv: ['--jwt-secret', 'short'], env: {} })).message,
+      /^--jwt-secret: expected a secret of at least 16/,
+    );
+    assert.match(
+      configError(() => loadConfig({ argv: ['--cors-origin', 'evil.example'], env: {} })).message,
+      /^--cors-origin: expected origins/,
+    );
+    assert.deepEqual(
+      loadConfig({ argv: ['--cors-origin', 'https://a.example, https://b.example'], env: {} }).config
+        .corsOrigin,
+      ['https://a.example', 'https://b.example'],
+    );
+  });
+
   test('rejects an unknown command', () => {
     assert.match(
       configError(() => loadConfig({ argv: ['serve'], env: {} })).message,

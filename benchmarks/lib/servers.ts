@@ -1,0 +1,166 @@
+// Server processes under test: the relay CLI, the seed baseline and Redis, each on loopback, each killed
+// when the benchmark ends (test/helpers/processes.ts tracks them).
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { exited, track } from '../../test/helpers/processes.js';
+import { BIN } from '../../test/helpers/relay.js';
+
+const GC_PRELOAD = fileURLToPath(new URL('../gc-preload.mjs', import.meta.url));
+const SEED = fileURLToPath(new URL('../seed-server.ts', import.meta.url));
+
+export type Transport = 'uws' | 'ws';
+
+export interface ServerProcess {
+  name: string;
+  child: ChildProcess;
+  pid: number;
+  url: string;
+  adminUrl: string | undefined;
+  logs: Array<Record<string, unknown>>;
+  kill(signal?: NodeJS.Signals): Promise<number | string>;
+}
+
+/** The relay binary; BENCH_RELAY_BIN points at another build (for example a checkout of a release). */
+const RELAY_BIN = process.env.BENCH_RELAY_BIN ?? BIN;
+
+/** The relay CLI on loopback with the benchmark GC preload. */
+export function startRelayProcess(transport: Transport, args: string[] = []): Promise<ServerProcess> {
+  return startServer(`relay-${transport}`, [
+    '--import',
+    GC_PRELOAD,
+    RELAY_BIN,
+    'start',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--admin-port',
+    '0',
+    '--transport',
+    transport,
+    ...args,
+  ]);
+}
+
+/** The seed architecture: plain Socket.IO + classic `@socket.io/redis-adapter` (see seed-server.ts). */
+export function startSeedProcess(transport: Transport, redisUrl: string): Promise<ServerProcess> {
+  return startServer(`seed-${transport}`, [
+    '--import',
+    'tsx',
+    '--import',
+    GC_PRELOAD,
+    SEED,
+    '--transport',
+    transport,
+    '--redis-url',
+    redisUrl,
+  ]);
+}
+
+function startServer(name: string, nodeArgs: string[]): Promise<ServerProcess> {
+  const child = track(spawn(process.execPath, nodeArgs, { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const logs: Array<Record<string, unknown>> = [];
+  let stderr = '';
+  child.stderr?.on('data', (chunk) => {
+    stderr = (stderr + chunk).slice(-4000);
+  });
+  return new Promise((resolve, reject) => {
+    let buffered = '';
+    child.stdout?.on('data', (chunk) => {
+      buffered += chunk;
+      let nl = buffered.indexOf('\n');
+      while (nl !== -1) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        nl = buffered.indexOf('\n');
+        let entry: Record<string, unknown>;
+        try {
+          entry = JSON.parse(line);
+        } catch {
+          continue;
+        }
+        logs.push(entry);
+        if (logs.length > 1000) logs.splice(0, 500);
+        if (entry.msg === 'listening') {
+          resolve({
+            name,
+            child,
+            pid: child.pid as number,
+            url: `http://127.0.0.1:${entry.port}`,
+            adminUrl: entry.adminPort ? `http://127.0.0.1:${entry.adminPort}` : undefined,
+            logs,
+            async kill(signal: NodeJS.Signals = 'SIGKILL') {
+              if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+              return exited(child);
+            },
+          });
+        }
+      }
+    });
+    child.once('exit', (code) =>
+      reject(new Error(`${name} exited with ${code} before listening: ${stderr}`)),
+    );
+    setTimeout(() => reject(new Error(`${name} did not listen within 20 s: ${stderr}`)), 20_000).unref();
+  });
+}
+
+export interface Memory {
+  rssBytes: number;
+  heapUsedBytes: number;
+}
+
+/** RSS from /proc after a full GC (forced through the preload), and the heap used after that GC. */
+export async function memoryAfterGc(server: ServerProcess): Promise<Memory> {
+  const before = server.logs.filter((l) => l.msg === 'bench-memory').length;
+  server.child.kill('SIGUSR2');
+  const deadline = Date.now() + 10_000;
+  let entry: Record<string, unknown> | undefined;
+  while (!entry && Date.now() < deadline) {
+    await sleep(50);
+    const list = server.logs.filter((l) => l.msg === 'bench-memory');
+    if (list.length > before) entry = list[list.length - 1];
+  }
+  if (!entry) throw new Error(`${server.name} did not report memory after SIGUSR2`);
+  // Let the allocator hand freed pages back before reading RSS.
+  await sleep(300);
+  return { rssBytes: await rssOf(server.pid), heapUsedBytes: Number(entry.heapUsed) };
+}
+
+export async function rssOf(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = /VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1];
+  return Number(kb) * 1024;
+}
+
+/** A Prometheus metric's value summed over its series (0 when absent). */
+export async function metric(server: ServerProcess, name: string): Promise<number> {
+  if (!server.adminUrl) return 0;
+  const text = await (await fetch(`${server.adminUrl}/metrics`)).text();
+  let total = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) total += Number(line.split(' ').pop());
+  }
+  return total;
+}
+
+/** A Prometheus metric's values by one label, e.g. failures by reason (empty when absent). */
+export async function metricBy(
+  server: ServerProcess,
+  name: string,
+  label: string,
+): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  if (!server.adminUrl) return out;
+  const text = await (await fetch(`${server.adminUrl}/metrics`)).text();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`)) continue;
+    const key = new RegExp(`${label}="([^"]*)"`).exec(line)?.[1] ?? '';
+    out[key] = (out[key] ?? 0) + Number(line.split(' ').pop());
+  }
+  return out;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

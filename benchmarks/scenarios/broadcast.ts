@@ -1,0 +1,172 @@
+// room-broadcast (one instance) and cross-instance (several instances over Redis): M subscribers in one
+// room, publishers emitting `publish` at paced rates; delivered messages per second and publish→receive
+// latency (the payload carries the send time).
+import type { Histogram } from '../lib/histogram.js';
+import {
+  collectStats,
+  connectClients,
+  type LoadWorker,
+  resetStats,
+  startWorkers,
+  stopWorkers,
+} from '../lib/pool.js';
+import { progress } from '../lib/progress.js';
+import { sleep } from '../lib/servers.js';
+import { startCluster, type Target } from '../lib/targets.js';
+
+export interface BroadcastStep {
+  publishRate: number;
+  offeredDeliveriesPerSecond: number;
+  /** Publishes actually sent per second (below publishRate when acks backed up). */
+  sentPerSecond: number;
+  deliveredPerSecond: number;
+  /** Delivered / (acked publishes × subscribers) once the backlog drained. */
+  deliveredRatio: number;
+  p50Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+  cdf: Array<[number, number]>;
+}
+
+export interface BroadcastResult {
+  instances: number;
+  subscribers: number;
+  deliveredPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+  /** The step the headline figures come from. */
+  publishRate: number;
+  steps: BroadcastStep[];
+}
+
+export interface BroadcastPlan {
+  instances: number;
+  subscribers: number;
+  rates: number[];
+  stepMs: number;
+  subscriberWorkers: number;
+  /** Headline figures: 'max' = the step with the most deliveries/s (saturation), or the step at this rate. */
+  headline: 'max' | number;
+}
+
+export async function broadcast(target: Target, plan: BroadcastPlan): Promise<BroadcastResult> {
+  const cluster = await startCluster(target, plan.instances, { cluster: plan.instances > 1 });
+  try {
+    return await measureBroadcast(
+      cluster.servers.map((s) => s.url),
+      plan,
+    );
+  } finally {
+    await cluster.stop();
+  }
+}
+
+/** The broadcast load against already running servers (also what --compare runs against a URL). */
+export async function measureBroadcast(urls: string[], plan: BroadcastPlan): Promise<BroadcastResult> {
+  const subs = startWorkers(plan.subscriberWorkers);
+  const [publisher] = startWorkers(1) as [LoadWorker];
+  try {
+    const c = await connectClients(subs, { urls, count: plan.subscribers, room: 'bench' });
+    if (c.failed > 0) progress(`  ${c.failed} subscribers failed: ${c.firstError}`);
+    const steps = await runSteps(subs, publisher, urls, c.connected, plan);
+    const best =
+      plan.headline === 'max'
+        ? steps.reduce((a, b) => (b.deliveredPerSecond > a.deliveredPerSecond ? b : a))
+        : (steps.find((s) => s.publishRate === plan.headline) ?? steps[steps.length - 1]!);
+    return {
+      instances: urls.length,
+      subscribers: c.connected,
+      deliveredPerSecond: best.deliveredPerSecond,
+      p50Ms: best.p50Ms,
+      p99Ms: best.p99Ms,
+      p999Ms: best.p999Ms,
+      publishRate: best.publishRate,
+      steps,
+    };
+  } finally {
+    await stopWorkers([...subs, publisher]);
+  }
+}
+
+async function runSteps(
+  subs: LoadWorker[],
+  publisher: LoadWorker,
+  urls: string[],
+  subscribers: number,
+  plan: BroadcastPlan,
+): Promise<BroadcastStep[]> {
+  const steps: BroadcastStep[] = [];
+  let seq = 0;
+  // Warm-up: JIT, connection pools, Redis stream reader.
+  await publisher.request({ ...publishRequest(urls, 50, 1000), seqStart: seq });
+  await sleep(500);
+  for (const rate of plan.rates) {
+    await resetStats(subs);
+    const pub = publisher.request({ ...publishRequest(urls, rate, plan.stepMs), seqStart: seq });
+    await sleep(plan.stepMs);
+    const inWindow = await collectStats(subs);
+    const sent = await pub;
+    seq = Number(sent.nextSeq);
+    const expected = Number(sent.acked) * subscribers;
+    // Wait for the backlog (bounded) so the latency figures include the slowest deliveries.
+    let final = await collectStats(subs);
+    const deadline = Date.now() + 8_000;
+    while (final.received < expected && Date.now() < deadline) {
+      await sleep(100);
+      final = await collectStats(subs);
+    }
+    const step = stepResult(
+      rate,
+      subscribers,
+      plan.stepMs,
+      Number(sent.sent),
+      inWindow.received,
+      final,
+      expected,
+    );
+    steps.push(step);
+    progress(
+      `  ${urls.length} inst, ${rate} pub/s × ${subscribers}: ${step.deliveredPerSecond} delivered/s ` +
+        `(ratio ${step.deliveredRatio}), p50 ${step.p50Ms} ms, p99 ${step.p99Ms} ms, p999 ${step.p999Ms} ms`,
+    );
+    // Past saturation: a backlog that did not drain would leak into the next step's counts.
+    if (final.received < expected || step.p99Ms > 5_000) break;
+  }
+  return steps;
+}
+
+function publishRequest(urls: string[], rate: number, durationMs: number) {
+  return {
+    cmd: 'publish' as const,
+    urls,
+    room: 'bench',
+    rate,
+    durationMs,
+    maxMessages: Math.ceil((rate * durationMs) / 1000),
+    publishers: Math.max(urls.length, 4),
+    maxInFlight: 5_000,
+  };
+}
+
+function stepResult(
+  rate: number,
+  subscribers: number,
+  stepMs: number,
+  sent: number,
+  receivedInWindow: number,
+  final: { received: number; hist: Histogram },
+  expected: number,
+): BroadcastStep {
+  return {
+    publishRate: rate,
+    offeredDeliveriesPerSecond: rate * subscribers,
+    sentPerSecond: Math.round(sent / (stepMs / 1000)),
+    deliveredPerSecond: Math.round(receivedInWindow / (stepMs / 1000)),
+    deliveredRatio: expected > 0 ? Math.round((final.received / expected) * 1000) / 1000 : 0,
+    p50Ms: final.hist.quantile(0.5),
+    p99Ms: final.hist.quantile(0.99),
+    p999Ms: final.hist.quantile(0.999),
+    cdf: final.hist.cdf(),
+  };
+}

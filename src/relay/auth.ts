@@ -1,0 +1,107 @@
+import { createRemoteJWKSet, type JWTVerifyGetKey, errors as joseErrors, jwtVerify } from 'jose';
+import type { Namespace, Socket } from 'socket.io';
+import { DISCONNECT_EVENT, ErrorCodes } from '../errors.js';
+import type { Metrics } from '../metrics/registry.js';
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Verifies `auth.token` at the handshake; `sub` becomes `socket.data.userId`. */
+export interface Authenticator {
+  verify(token: unknown): Promise<{ userId: string; expiresAt: number | undefined }>;
+}
+
+/** Why a token was refused: the message a client sees (never the secret or key material). */
+export class AuthError extends Error {
+  constructor(readonly reason: 'missing' | 'malformed' | 'signature' | 'expired' | 'claims' | 'keys') {
+    super(
+      {
+        missing: 'auth.token is required',
+        malformed: 'auth.token is not a valid JWT',
+        signature: 'auth.token signature is not valid',
+        expired: 'auth.token has expired',
+        claims: 'auth.token has no usable sub claim, or a claim is not valid yet',
+        keys: 'the signing keys could not be fetched',
+      }[reason],
+    );
+    this.name = 'AuthError';
+  }
+}
+
+export function createAuthenticator(opts: { secret?: string; jwksUrl?: string }): Authenticator | undefined {
+  let key: Uint8Array | JWTVerifyGetKey;
+  let algorithms: string[];
+  if (opts.secret !== undefined) {
+    key = new TextEncoder().encode(opts.secret);
+    algorithms = ['HS256'];
+  } else if (opts.jwksUrl !== undefined) {
+    // jose caches the key set and refetches on an unknown key id, at most every 30 s.
+    key = createRemoteJWKSet(new URL(opts.jwksUrl));
+    algorithms = ['RS256', 'ES256'];
+  } else {
+    return undefined;
+  }
+  return {
+    async verify(token) {
+      if (typeof token !== 'string' || token === '') throw new AuthError('missing');
+      try {
+        const { payload } = await jwtVerify(token, key as Uint8Array, { algorithms });
+        if (typeof payload.sub !== 'string' || payload.sub === '') throw new AuthError('claims');
+        return { userId: payload.sub, expiresAt: payload.exp === undefined ? undefined : payload.exp * 1000 };
+      } catch (err) {
+        throw toAuthError(err);
+      }
+    },
+  };
+}
+
+function toAuthError(err: unknown): AuthError {
+  if (err instanceof AuthError) return err;
+  if (err instanceof joseErrors.JWTExpired) return new AuthError('expired');
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return new AuthError('signature');
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return new AuthError('claims');
+  if (err instanceof joseErrors.JWKSNoMatchingKey) return new AuthError('signature');
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return new AuthError('signature');
+  if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid)
+    return new AuthError('keys');
+  return new AuthError('malformed');
+}
+
+/**
+ * Guards a namespace: a handshake without a valid token gets a connect_error whose `data.code` is
+ * RLY_ERR_AUTH; a connection whose token expires is told so (`relay:disconnect`) and closed.
+ */
+export function requireAuth(nsp: Namespace, auth: Authenticator, metrics: Metrics): void {
+  nsp.use((socket, next) => {
+    auth.verify((socket.handshake.auth as Record<string, unknown>).token).then(
+      ({ userId, expiresAt }) => {
+        socket.data = { ...(socket.data as object), userId, tokenExpiresAt: expiresAt };
+        next();
+      },
+      (err: AuthError) => {
+        metrics.authFailures.inc({ namespace: nsp.name, reason: err.reason });
+        const refusal = new Error(err.message) as Error & { data: unknown };
+        refusal.data = { code: ErrorCodes.AUTH };
+        next(refusal);
+      },
+    );
+  });
+  // Recovered sockets skip middlewares but keep their data, expiry included.
+  nsp.on('connection', (socket: Socket) => {
+    const expiresAt = (socket.data as { tokenExpiresAt?: number } | undefined)?.tokenExpiresAt;
+    if (expiresAt === undefined) return;
+    const expire = () => {
+      metrics.authFailures.inc({ namespace: nsp.name, reason: 'expired' });
+      socket.emit(DISCONNECT_EVENT, { code: ErrorCodes.AUTH, message: 'auth.token has expired' });
+      socket.disconnect(true);
+    };
+    let timer: NodeJS.Timeout;
+    const schedule = () => {
+      const left = expiresAt - Date.now();
+      // setTimeout cannot wait longer than MAX_TIMER_MS: far expiries are re-scheduled in steps.
+      timer =
+        left > MAX_TIMER_MS ? setTimeout(schedule, MAX_TIMER_MS) : setTimeout(expire, Math.max(0, left));
+    };
+    schedule();
+    socket.once('disconnect', () => clearTimeout(timer));
+  });
+}

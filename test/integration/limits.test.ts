@@ -1,0 +1,178 @@
+// Hostile input: JWT authentication, rate limit, payload cap on both transports, connection cap, room cap,
+// origin allowlist. Every refusal carries a code; the relay keeps serving everyone else.
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, describe, test } from 'node:test';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { ask, client, closeClients, collect, received } from '../helpers/clients.js';
+import { waitFor } from '../helpers/processes.js';
+import { startRelay } from '../helpers/relay.js';
+
+type Refusal = Error & { data?: { code: string } };
+type ErrorReply = { ok: false; error: { code: string; message: string } };
+const SECRET = 'a-test-secret-of-some-length';
+
+after(() => closeClients());
+
+async function refused(url: string, opts: Record<string, unknown>): Promise<Refusal> {
+  try {
+    await client(url, { reconnection: false, ...opts });
+  } catch (err) {
+    return err as Refusal;
+  }
+  assert.fail('the connection was expected to be refused');
+}
+
+function hs256(claims: Record<string, unknown>, secret = SECRET, expiresIn: string | number = '1h') {
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256' })
+    .setIssuedAt()
+    .setExpirationTime(expiresIn)
+    .sign(new TextEncoder().encode(secret));
+}
+
+describe('JWT authentication', () => {
+  test('HS256: missing, malformed, wrongly signed and expired tokens are refused with RLY_ERR_AUTH', async (t) => {
+    const relay = await startRelay(['--jwt-secret', SECRET]);
+    t.after(() => relay.stop('SIGKILL'));
+    const cases: Array<[unknown, string]> = [
+      [undefined, 'auth.token is required'],
+      ['not-a-jwt', 'auth.token is not a valid JWT'],
+      [await hs256({ sub: 'mallory' }, 'another-secret-entirely'), 'auth.token signature is not valid'],
+      [await hs256({ sub: 'late' }, SECRET, Math.floor(Date.now() / 1000) - 60), 'auth.token has expired'],
+      [await hs256({}), 'auth.token has no usable sub claim, or a claim is not valid yet'],
+    ];
+    for (const [token, message] of cases) {
+      const err = await refused(relay.url, { auth: token === undefined ? {} : { token } });
+      assert.equal(err.data?.code, 'RLY_ERR_AUTH', String(token));
+      assert.equal(err.message, message);
+      assert.ok(!err.message.includes(SECRET));
+    }
+    const socket = await client(relay.url, { auth: { token: await hs256({ sub: 'alice' }) } });
+    assert.equal((await ask(socket, 'whoami')).userId, 'alice');
+  });
+
+  test('a token that expires while connected ends the connection with a coded reason', async (t) => {
+    const relay = await startRelay(['--jwt-secret', SECRET]);
+    t.after(() => relay.stop('SIGKILL'));
+    const exp = Math.floor(Date.now() / 1000) + 2;
+    const socket = await client(relay.url, { auth: { token: await hs256({ sub: 'brief' }, SECRET, exp) } });
+    const notices = collect<{ code: string }>(socket, 'relay:disconnect');
+    const reason = await new Promise<string>((resolve) => socket.once('disconnect', resolve));
+    assert.equal(reason, 'io server disconnect');
+    assert.deepEqual(notices, [{ code: 'RLY_ERR_AUTH', message: 'auth.token has expired' }]);
+  });
+
+  test('RS256 through a JWKS URL', async (t) => {
+    const { publicKey, privateKey } = await generateKeyPair('RS256');
+    const other = await generateKeyPair('RS256');
+    const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
+    const jwks = createServer((_req, res) =>
+      res.setHeader('content-type', 'application/json').end(JSON.stringify({ keys: [jwk] })),
+    );
+    await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
+    t.after(() => jwks.close());
+    const url = `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks.json`;
+    const relay = await startRelay(['--jwt-jwks-url', url]);
+    t.after(() => relay.stop('SIGKILL'));
+    const sign = (key: Parameters<SignJWT['sign']>[0]) =>
+      new SignJWT({ sub: 'bob' })
+        .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
+        .setExpirationTime('1h')
+        .sign(key);
+    const err = await refused(relay.url, { auth: { token: await sign(other.privateKey) } });
+    assert.equal(err.data?.code, 'RLY_ERR_AUTH');
+    const socket = await client(relay.url, { auth: { token: await sign(privateKey) } });
+    assert.equal((await ask(socket, 'whoami')).userId, 'bob');
+  });
+});
+
+describe('limits', () => {
+  test('--rate-limit: refused events get RLY_ERR_RATE_LIMITED; sustained abuse is disconnected', async (t) => {
+    const relay = await startRelay(['--rate-limit', '5']);
+    t.after(() => relay.stop('SIGKILL'));
+    const polite = await client(relay.url);
+    const abuser = await client(relay.url);
+    const replies = await Promise.all(
+      Array.from({ length: 30 }, () => ask<ErrorReply | { ok: true }>(abuser, 'whoami')),
+    );
+    const limited = replies.filter((r) => !r.ok) as ErrorReply[];
+    assert.ok(
+      limited.length >= 15 && limited.length <= 20,
+      `${limited.length} of 30 refused (burst allows 10)`,
+    );
+    assert.equal(limited[0]?.error.code, 'RLY_ERR_RATE_LIMITED');
+    const notices = collect<{ code: string }>(abuser, 'relay:disconnect');
+    const gone = new Promise<string>((resolve) => abuser.once('disconnect', resolve));
+    const flood = setInterval(() => abuser.emit('whoami', () => {}), 5);
+    t.after(() => clearInterval(flood));
+    assert.equal(await gone, 'io server disconnect');
+    clearInterval(flood);
+    assert.equal(notices[0]?.code, 'RLY_ERR_RATE_LIMITED');
+    assert.equal((await ask(polite, 'whoami')).ok, true, 'others are untouched');
+  });
+
+  for (const transport of ['uws', 'ws'] as const) {
+    for (const clientTransport of ['websocket', 'polling'] as const) {
+      test(`--max-payload closes a ${clientTransport} client that sends more (${transport})`, async (t) => {
+        const relay = await startRelay(['--transport', transport, '--max-payload', '4096']);
+        t.after(() => relay.stop('SIGKILL'));
+        const bystander = await client(relay.url);
+        const sender = await client(relay.url, { transports: [clientTransport], reconnection: false });
+        await ask(sender, 'join', 'r');
+        await ask(bystander, 'join', 'r');
+        const got = collect(bystander, 'big');
+        assert.deepEqual(await ask(sender, 'publish', { room: 'r', event: 'big', data: 'x'.repeat(3000) }), {
+          ok: true,
+        });
+        const gone = new Promise<string>((resolve) => sender.once('disconnect', resolve));
+        sender.emit('publish', { room: 'r', event: 'big', data: 'x'.repeat(10_000) });
+        assert.match(await gone, /^transport (close|error)$/);
+        await received('the message under the cap', got, 1);
+        assert.equal((await ask(bystander, 'whoami')).ok, true, 'others are untouched');
+        assert.equal(got.length, 1, 'the oversized message was not relayed');
+      });
+    }
+  }
+
+  test('--max-connections refuses further handshakes and fails readiness at the cap', async (t) => {
+    const relay = await startRelay(['--max-connections', '2']);
+    t.after(() => relay.stop('SIGKILL'));
+    const first = await client(relay.url);
+    await client(relay.url);
+    await refused(relay.url, {});
+    const ready = await fetch(`${relay.adminUrl}/readyz`);
+    assert.equal(ready.status, 503);
+    assert.deepEqual(await ready.json(), { ready: false, reasons: ['at --max-connections'] });
+    first.disconnect();
+    await waitFor('readiness back', async () => (await fetch(`${relay.adminUrl}/readyz`)).status === 200);
+    assert.equal((await ask(await client(relay.url), 'whoami')).ok, true);
+  });
+
+  test('a socket may join at most 100 rooms', async (t) => {
+    const relay = await startRelay();
+    t.after(() => relay.stop('SIGKILL'));
+    const socket = await client(relay.url);
+    for (let i = 0; i < 100; i++) assert.deepEqual(await ask(socket, 'join', `room-${i}`), { ok: true });
+    assert.equal(
+      (await ask<ErrorReply>(socket, 'join', 'one-too-many')).error.code,
+      'RLY_ERR_TOO_MANY_ROOMS',
+    );
+    assert.deepEqual(await ask(socket, 'join', 'room-7'), { ok: true }, 'rejoining a room is fine');
+  });
+
+  test('--cors-origin: browsers from other origins are refused, listed ones and non-browsers are not', async (t) => {
+    const relay = await startRelay(['--cors-origin', 'https://app.example.com,https://admin.example.com']);
+    t.after(() => relay.stop('SIGKILL'));
+    for (const transports of [['polling'], ['websocket']]) {
+      await refused(relay.url, { transports, extraHeaders: { origin: 'https://evil.example.com' } });
+      const ok = await client(relay.url, {
+        transports,
+        extraHeaders: { origin: 'https://admin.example.com' },
+      });
+      assert.equal((await ask(ok, 'whoami')).ok, true);
+    }
+    assert.equal((await ask(await client(relay.url), 'whoami')).ok, true, 'no Origin header: not a browser');
+  });
+});

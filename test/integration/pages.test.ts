@@ -1,0 +1,324 @@
+// The demo chat page and the admin dashboard in real headless Chromium, on two instances (uws and ws)
+// over a real Redis: pages on different instances chat, a page recovers across its instance's restart,
+// the dashboard follows the cluster live, drains an instance and disconnects a socket, and asks for the
+// admin token. Screenshots go to test-artifacts/pages/.
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { Browser } from 'playwright-core';
+import { adminPublish } from '../helpers/admin.js';
+import {
+  launchChromium,
+  openPage,
+  type PageProblem,
+  unexpectedProblems,
+  type WatchedPage,
+} from '../helpers/browser.js';
+import { freePort } from '../helpers/ports.js';
+import { waitFor } from '../helpers/processes.js';
+import { type RedisServer, startRedis } from '../helpers/redis.js';
+import { type RelayProcess, startRelay } from '../helpers/relay.js';
+import { toolAvailable } from '../helpers/tools.js';
+
+const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/pages/', import.meta.url));
+const ROOM = 'pages';
+/** Heartbeats come every 5 s: the dashboard may lag that much behind an instance. */
+const DASHBOARD_LAG_MS = 15_000;
+
+async function screenshot(watched: WatchedPage, name: string): Promise<void> {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await watched.page.screenshot({ path: `${ARTIFACTS}${name}.png`, fullPage: true });
+}
+
+function waitForState(watched: WatchedPage, state: string, timeoutMs = 20_000): Promise<unknown> {
+  return watched.page.waitForSelector(`#state[data-state="${state}"]`, { timeout: timeoutMs });
+}
+
+/** The chat lines in a demo page's `#log`, as "from: text". */
+async function chatLines(watched: WatchedPage): Promise<string[]> {
+  const lines = watched.page.locator('#log .line.chat');
+  const from = await lines.locator('.from').allTextContents();
+  const text = await lines.locator('.text').allTextContents();
+  return from.map((who, i) => `${who}: ${text[i]}`);
+}
+
+async function waitForChat(watched: WatchedPage, n: number): Promise<string[]> {
+  return waitFor(`${n} chat lines`, async () => {
+    const lines = await chatLines(watched);
+    return lines.length >= n ? lines : undefined;
+  });
+}
+
+async function say(watched: WatchedPage, text: string, how: 'enter' | 'click'): Promise<void> {
+  await watched.page.fill('#message', text);
+  if (how === 'enter') await watched.page.press('#message', 'Enter');
+  else await watched.page.click('#send');
+}
+
+const text = async (watched: WatchedPage, selector: string) =>
+  ((await watched.page.textContent(selector)) ?? '').trim();
+
+/** Waits until the dashboard shows `expected` in `selector`. */
+function waitForDashboard(dashboard: WatchedPage, selector: string, expected: string): Promise<unknown> {
+  return waitFor(
+    `dashboard ${selector} = ${expected}`,
+    async () =>
+      (await dashboard.page.locator(selector).count()) > 0 && (await text(dashboard, selector)) === expected,
+    DASHBOARD_LAG_MS,
+  );
+}
+
+describe('demo page and dashboard in headless Chromium', () => {
+  let redis: RedisServer | undefined;
+  let browser: Browser | undefined;
+  let a: RelayProcess;
+  let b: RelayProcess;
+  let bArgs: string[];
+  const pages: WatchedPage[] = [];
+  const open = async (url: string, viewport?: { width: number; height: number }) => {
+    const watched = await openPage(browser as Browser, url, viewport);
+    pages.push(watched);
+    return watched;
+  };
+  /** B's planned outage: connection errors its pages log while B restarts are expected, nothing else. */
+  const outage = { port: 0, from: Number.POSITIVE_INFINITY, to: Number.POSITIVE_INFINITY };
+  const duringOutage = (problem: PageProblem) =>
+    problem.kind === 'console' &&
+    problem.at >= outage.from &&
+    problem.at <= outage.to &&
+    (problem.url === '' || problem.url.includes(`:${outage.port}/`)) &&
+    /net::ERR_CONNECTION_REFUSED|WebSocket connection to .* failed/.test(problem.text);
+
+  let alice: WatchedPage;
+  let bob: WatchedPage;
+  let carol: WatchedPage;
+  let dashboard: WatchedPage;
+
+  before(async () => {
+    if (!toolAvailable('redis-server') || !toolAvailable('chromium')) return;
+    redis = await startRedis();
+    const bPort = await freePort();
+    bArgs = [
+      '--redis-url',
+      redis.url,
+      '--transport',
+      'ws',
+      '--instance-id',
+      'relay-b',
+      '--port',
+      String(bPort),
+    ];
+    [a, b, browser] = await Promise.all([
+      startRelay(['--redis-url', redis.url, '--transport', 'uws', '--instance-id', 'relay-a']),
+      startRelay(bArgs),
+      launchChromium(),
+    ]);
+    outage.port = bPort;
+  });
+  after(async () => {
+    await browser?.close();
+    await a?.stop('SIGKILL');
+    await b?.stop('SIGKILL');
+    await redis?.stop();
+  });
+
+  test('both transports serve the page and the Socket.IO client bundle themselves', async (t) => {
+    if (!redis) return t.skip('redis-server or chromium is not installed');
+    for (const relay of [a, b]) {
+      const page = await fetch(`${relay.url}/?room=x`);
+      assert.equal(page.status, 200);
+      assert.match(await page.text(), /<script src="\/socket\.io\/socket\.io\.js"><\/script>/);
+      const bundle = await fetch(`${relay.url}/socket.io/socket.io.js`);
+      assert.equal(bundle.status, 200, relay.url);
+      assert.match(bundle.headers.get('content-type') ?? '', /javascript/);
+      assert.match(await bundle.text(), /Socket\.IO v4/);
+    }
+  });
+
+  test('two pages on two instances exchange typed messages', async (t) => {
+    if (!redis) return t.skip('redis-server or chromium is not installed');
+    // The dashboard watches from here on, so it sees the recovery below.
+    dashboard = await open(`${a.adminUrl}/dashboard`, { width: 1200, height: 900 });
+    alice = await open(`${a.url}/?room=${ROOM}&name=alice`);
+    bob = await open(`${b.url}/?room=${ROOM}&name=bob`);
+    await Promise.all([waitForState(alice, 'connected'), waitForState(bob, 'connected')]);
+    assert.equal(await text(alice, '#instance'), 'relay-a');
+    assert.equal(await text(bob, '#instance'), 'relay-b');
+    assert.match(await text(alice, '#transport'), /^uws · /);
+    assert.match(await text(bob, '#transport'), /^ws · /);
+    assert.equal(await text(alice, '#room'), ROOM);
+
+    await say(alice, 'hello from alice', 'enter');
+    await waitForChat(bob, 1);
+    await say(bob, 'hi alice, bob here', 'click');
+    const expected = ['alice: hello from alice', 'bob: hi alice, bob here'];
+    assert.deepEqual(await waitForChat(alice, 2), expected);
+    assert.deepEqual(await waitForChat(bob, 2), expected);
+    assert.equal(await alice.page.inputValue('#message'), '', 'the input is cleared after sending');
+    await screenshot(alice, 'demo-page');
+  });
+
+  test('a page shows "recovered" after its instance restarts, with the message it missed', async (t) => {
+    if (!redis) return t.skip('redis-server or chromium is not installed');
+    // bob has received broadcasts, so his client holds an offset to recover from.
+    outage.from = Date.now();
+    assert.equal(await b.stop('SIGTERM'), 0, 'relay-b drains and exits 0');
+    await waitForState(bob, 'reconnecting');
+    await say(alice, 'sent while relay-b was down', 'enter');
+    await waitForChat(alice, 3);
+
+    b = await startRelay(bArgs);
+    await waitForState(bob, 'recovered');
+    outage.to = Date.now();
+    assert.equal(await bob.page.getAttribute('#recovered', 'data-recovered'), 'yes');
+    await waitFor('whoami after recovery', async () => (await text(bob, '#instance')) === 'relay-b');
+    const lines = await waitForChat(bob, 3);
+    assert.deepEqual(lines, [
+      'alice: hello from alice',
+      'bob: hi alice, bob here',
+      'alice: sent while relay-b was down',
+    ]);
+
+    // Still in the room after recovery, both ways.
+    await say(bob, 'back again', 'enter');
+    assert.deepEqual((await waitForChat(alice, 4)).at(-1), 'bob: back again');
+    await waitForChat(bob, 4);
+    await screenshot(bob, 'demo-page-recovered');
+  });
+
+  test('the dashboard lists both instances, counts a third page and charts messages and recoveries', async (t) => {
+    if (!redis) return t.skip('redis-server or chromium is not installed');
+    const row = (id: string) => `#instances tr[data-instance-id="${id}"]`;
+    await waitForDashboard(dashboard, `${row('relay-a')} td.connections`, '1');
+    await waitForDashboard(dashboard, `${row('relay-b')} td.connections`, '1');
+    assert.match(await text(dashboard, `${row('relay-a')} td.id`), /this dashboard/);
+    assert.equal(await text(dashboard, `${row('relay-a')} td.transport`), 'uws · streams');
+    assert.equal(await text(dashboard, `${row('relay-b')} td.transport`), 'ws · streams');
+    assert.equal(await text(dashboard, `${row('relay-b')} td.state`), 'serving');
+    // bob's recovery happened on the restarted relay-b while the dashboard watched.
+    await waitForDashboard(dashboard, '#recoveries-window', '1');
+
+    carol = await open(`${a.url}/?room=${ROOM}&name=carol`);
+    await waitForState(carol, 'connected');
+    await waitForDashboard(dashboard, `${row('relay-a')} td.connections`, '2');
+    await waitForDashboard(dashboard, '#total-connections', '3');
+    await waitForDashboard(dashboard, '#total-instances', '2');
+    const room = `#rooms tr[data-room="${ROOM}"]`;
+    await waitForDashboard(dashboard, `${room} td.members`, '3');
+    assert.equal(await text(dashboard, `${room} td.instances`), '2');
+
+    // Traffic for the messages chart: ~20 publishes/s for a few seconds.
+    const started = Date.now();
+    let n = 0;
+    while (Date.now() - started < 6_000) {
+      await adminPublish(a, { room: ROOM, event: 'chat', data: { from: 'ops', text: `tick ${++n}` } });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await waitFor(
+      'a messages/s rate above 0',
+      async () => Number(await text(dashboard, '#rate-messages')) > 0,
+      DASHBOARD_LAG_MS,
+    );
+    assert.equal(await dashboard.page.locator('#chart-messages polyline').count(), 1);
+    await screenshot(dashboard, 'dashboard');
+  });
+
+  test('the dashboard drains another instance through the cluster, after a confirmation', async (t) => {
+    if (!redis) return t.skip('redis-server or chromium is not installed');
+    // bob's relay goes away for good: close his page first, so it does not keep reconnecting.
+    await bob.page.close();
+    const drainRequests: string[] = [];
+    dashboard.page.on('request', (request) => {
+      if (request.url().endsWith('/drain')) drainRequests.push(`${request.method()} ${request.url()}`);
+    });
+    const drainButton = dashboard.page.locator('#instances tr[data-instance-id="relay-b"] button.drain');
+    await drainButton.click();
+    await dashboard.page.waitForSelector('#confirm[open]');
+    assert.match(await text(dashboard, '#confirm-text'), /Drain relay-b\?/);
+    await dashboard.page.click('#confirm-cancel');
+    await dashboard.page.waitForSelector('#confirm', { state: 'hidden' });
+    assert.deepEqual(drainRequests, [], 'cancel sends nothing');
+
+    await drainButton.click();
+    await dashboard.page.click('#confirm-ok');
+    assert.equal(await b.exited(), 0, 'relay-b drains on request from relay-a and exits 0');
+    assert.deepEqual(drainRequests, [`POST ${a.adminUrl}/v1/instances/relay-b/drain`]);
+    await dashboard.page.locator('#notice', { hasText: 'Drain of relay-b started.' }).waitFor();
+    await waitFor(
+      'relay-b to leave the dashboard',
+      async () => (await dashboard.page.locator('#instances tr[data-instance-id="relay-b"]').count()) === 0,
+      DASHBOARD_LAG_MS,
+    );
+
+    const missing = await fetch(`${a.adminUrl}/v1/instances/relay-b/drain`, { method: 'POST' });
+    assert.equal(missing.status, 404);
+    assert.equal(
+      ((await missing.json()) as { error: { code: string } }).error.code,
+      'RLY_ERR_INSTANCE_NOT_FOUND',
+    );
+  });
+
+  test('the dashboard disconnects a socket of a room, after a confirmation', async (t) => {
+    if (!redis) return t.skip('redis-server or chromium is not installed');
+    const carolId = await text(carol, '#socket-id');
+    await dashboard.page.click(`#rooms tr[data-room="${ROOM}"] button.sockets`);
+    assert.match(carolId, /^[\w-]{20}$/, 'carol shows her socket id');
+    const item = dashboard.page.locator(`#room-sockets-list li[data-socket-id="${carolId}"]`);
+    // A failed listing shows an error notice instead of the list: fail with what it says.
+    await waitFor(`carol's socket in the room list`, async () => {
+      if ((await dashboard.page.getAttribute('#notice', 'data-kind')) === 'error') {
+        throw new Error(`the dashboard reported: ${await text(dashboard, '#notice')}`);
+      }
+      return (await item.count()) === 1;
+    });
+    await item.locator('button.disconnect').click();
+    assert.match(await text(dashboard, '#confirm-text'), new RegExp(`Disconnect socket ${carolId}`));
+    await dashboard.page.click('#confirm-ok');
+    await waitForState(carol, 'disconnected');
+    assert.match(await text(carol, '#state'), /io server disconnect/);
+    await item.waitFor({ state: 'detached' });
+    assert.equal(await text(alice, '#state'), 'connected', 'the other socket of the room stays');
+  });
+
+  test('no page reported an error', (t) => {
+    if (!redis) return t.skip('redis-server or chromium is not installed');
+    for (const watched of pages)
+      assert.equal(unexpectedProblems(watched, duringOutage), '', watched.page.url());
+  });
+});
+
+describe('dashboard with --admin-token', () => {
+  test('asks for the token, keeps it in memory only, and works with it', async (t) => {
+    if (!toolAvailable('chromium')) return t.skip('chromium is not installed');
+    const token = 'pages-test-token-5f2c';
+    const relay = await startRelay(['--admin-token', token, '--instance-id', 'solo']);
+    const browser = await launchChromium();
+    t.after(async () => {
+      await browser.close();
+      await relay.stop('SIGKILL');
+    });
+    const dashboard = await openPage(browser, `${relay.adminUrl}/dashboard`);
+    await dashboard.page.waitForSelector('#auth[open]');
+    await dashboard.page.fill('#token', token);
+    await dashboard.page.click('#token-submit');
+    await waitForDashboard(dashboard, '#instances tr[data-instance-id="solo"] td.state', 'serving');
+    assert.equal(await dashboard.page.evaluate('localStorage.length + sessionStorage.length'), 0);
+    assert.equal(await dashboard.page.evaluate('document.cookie'), '');
+    assert.ok(!dashboard.page.url().includes(token), 'not in the URL');
+    assert.ok(!(await dashboard.page.content()).includes(token), 'not left in the DOM');
+    assert.equal(unexpectedProblems(dashboard), '');
+
+    // A wrong token is refused and asked for again (the 401 is the one expected console error).
+    const wrong = await openPage(browser, `${relay.adminUrl}/dashboard`);
+    await wrong.page.fill('#token', 'not-the-token');
+    await wrong.page.click('#token-submit');
+    await wrong.page.waitForSelector('#auth-error:not([hidden])');
+    assert.equal(await text(wrong, '#status'), 'admin token required');
+    assert.equal(
+      unexpectedProblems(wrong, (p) => /status of 401/.test(p.text)),
+      '',
+    );
+    await screenshot(wrong, 'dashboard-token');
+  });
+});
