@@ -14,8 +14,8 @@ RUN npm run build && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 FROM node:20-bookworm-slim
 WORKDIR /app
 # The admin port binds 0.0.0.0 here so probes and scrapers outside the container reach it. Anyone who can
-# reach it can publish, disconnect sockets and drain the instance: set RELAY_ADMIN_TOKEN (bearer token for
-# /v1/*; /healthz, /readyz and /metrics stay open) or publish the admin port only on a private network.
+# reach it can publish, disconnect sockets and drain the instance, so the relay refuses to start here
+# without RELAY_ADMIN_TOKEN (bearer token for /v1/*; /healthz, /readyz and /metrics stay open).
 ENV NODE_ENV=production RELAY_HOST=0.0.0.0 RELAY_ADMIN_HOST=0.0.0.0
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules

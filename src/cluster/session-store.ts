@@ -86,28 +86,18 @@ export class SessionStore {
     this.#persisted.add(session.pid);
     this.#live.delete(session.pid);
     this.#dirty.delete(session.pid);
-    const value = JSON.stringify({
-      sid: session.sid,
-      pid: session.pid,
-      rooms: session.rooms,
-      data: session.data,
-    });
-    this.#write('persist', () =>
-      this.#client.set(this.#key(session.pid), value, { PX: this.#opts.recoveryWindowMs }),
-    );
+    this.#keepForWindow('persist', session);
   }
 
   /** Writes back a session taken by a restore whose socket never connected, so the client can retry. */
   putBack(session: StoredSession): void {
-    const value = JSON.stringify({
-      sid: session.sid,
-      pid: session.pid,
-      rooms: session.rooms,
-      data: session.data,
-    });
-    this.#write('put-back', () =>
-      this.#client.set(this.#key(session.pid), value, { PX: this.#opts.recoveryWindowMs }),
-    );
+    this.#keepForWindow('put-back', session);
+  }
+
+  #keepForWindow(kind: string, session: StoredSession): void {
+    const { sid, pid, rooms, data } = session;
+    const value = JSON.stringify({ sid, pid, rooms, data });
+    this.#write(kind, () => this.#client.set(this.#key(pid), value, { PX: this.#opts.recoveryWindowMs }));
   }
 
   /** Removes and returns a session: only one reconnect can restore it. */
