@@ -56,7 +56,7 @@ export async function createRelay(
   const io = new Server({
     ...(cluster ? { adapter: cluster.adapter } : {}),
     connectionStateRecovery: { maxDisconnectionDuration: config.recoveryWindowMs, skipMiddlewares: true },
-    // A draining instance must not take a new handshake, even over an already open keep-alive connection.
+    // The one gate for new handshakes (draining, capacity, origin), even on an open keep-alive connection.
     allowRequest: (req, callback) => admission.allowRequest(req, callback),
     // Engine.IO applies it to WebSocket frames (both transports) and to polling bodies.
     maxHttpBufferSize: config.maxPayload,
