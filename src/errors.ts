@@ -85,14 +85,3 @@ export function toErrorBody(err: unknown): ErrorBody {
  * carrying `{ code, message }`.
  */
 export const DISCONNECT_EVENT = 'relay:disconnect';
-
-/**
- * Why the relay closes a client connection. Engine.IO close reasons are what Socket.IO reports on the
- * server side; the client sees `transport close` for all of them and reconnects.
- */
-export const DisconnectReasons = {
-  /** Graceful drain: the session is persisted first, so the client recovers on another instance. */
-  DRAIN: 'forced close',
-  /** An admin asked for this socket to go (`DELETE /v1/sockets/:id`): the client does not reconnect. */
-  ADMIN: 'server namespace disconnect',
-} as const;

@@ -3,7 +3,7 @@ export { loadConfig, usage } from './config/load.js';
 export type { NamespacePolicy, RelayConfig, TransportName } from './config/schema.js';
 export {
   ConfigError,
-  DisconnectReasons,
+  DISCONNECT_EVENT,
   type ErrorBody,
   type ErrorCode,
   ErrorCodes,

@@ -42,58 +42,47 @@ export class RestoreRefused extends Error {
 /** Entries per XRANGE while replaying: bounded memory and Redis time per call. */
 export const REPLAY_CHUNK = 1000;
 
-/**
- * Live broadcasts seen while restores are in flight. A restore registers here before it reads the stream,
- * so a broadcast that lands after its last read but before the socket joins its rooms is still replayed:
- * the two sources are merged by stream id, each packet once.
- */
-export class GapBuffer {
-  readonly #open = new Set<Map<string, { data: unknown[]; opts: EncodedOpts }>>();
-
-  open(): Map<string, { data: unknown[]; opts: EncodedOpts }> {
-    const items = new Map<string, { data: unknown[]; opts: EncodedOpts }>();
-    this.#open.add(items);
-    return items;
-  }
-
-  close(items: Map<string, { data: unknown[]; opts: EncodedOpts }>): void {
-    this.#open.delete(items);
-  }
-
-  /** Called with every broadcast this instance delivers (remote or its own), before delivery. */
-  observe(message: BroadcastMessage, offset: string | undefined): void {
-    if (this.#open.size === 0 || !offset) return;
-    const recoverable = recoverablePacket(message);
-    if (!recoverable) return;
-    // Copy: the live path appends the offset to this very array after us.
-    const data = [...recoverable.packet.data, offset];
-    for (const items of this.#open) items.set(offset, { data, opts: recoverable.opts });
-  }
-}
-
 /** How long a restored socket is shielded from live copies of what it was replayed. */
 const REPLAYED_FILTER_MS = 30_000;
 /** A restored socket that has not connected by then never will; its session is put back. */
 const JOIN_DEADLINE_MS = 10_000;
 
+type LiveItems = Map<string, { data: unknown[]; opts: EncodedOpts }>;
+
 /**
- * Live delivery around a restored socket's join. Between the restore's merge and the moment Socket.IO
- * emits `connection` (rooms joined), a live packet may be delivered before the join (the socket misses it)
- * or after (it gets it): which one is a race of microtasks. So in that phase every live packet for the
- * socket's rooms excludes the socket and is held, then handed over at `connection`, in stream order.
- * Afterwards, live copies of replayed packets (a restore reads the stream ahead of this instance's reader)
- * stay excluded for a while.
+ * Live broadcasts around restores, in three phases, so that a restored socket gets every packet once:
+ * 1. While a restore reads the stream, live packets are collected and merged with the read by stream id.
+ * 2. Between the merge and Socket.IO's `connection` (rooms joined), a live packet may be delivered before
+ *    or after the join, a race of microtasks: each one for the socket's rooms excludes the socket and is
+ *    held, then handed over at `connection`, in stream order.
+ * 3. Afterwards, live copies of replayed packets (a restore reads the stream ahead of this instance's
+ *    reader) stay excluded for a while.
+ * `live()` runs for every broadcast this instance delivers; with no restore around it returns at once.
  */
 export class RestoredSockets {
+  readonly #reading = new Set<LiveItems>();
   readonly #joining = new Map<
     string,
     { rooms: string[]; replayed: Set<string>; held: Map<string, unknown[]> }
   >();
-  readonly #joined = new Map<string, Set<string>>();
+  /** Phase 3, by stream id: the sockets that already got that packet. */
+  readonly #replayedTo = new Map<string, string[]>();
+
+  /** Phase 1: live packets from now on are collected until `stopReading`. */
+  startReading(): LiveItems {
+    const items: LiveItems = new Map();
+    this.#reading.add(items);
+    return items;
+  }
+
+  stopReading(items: LiveItems): void {
+    this.#reading.delete(items);
+  }
 
   /**
-   * Called at the merge, before Socket.IO creates the socket and joins `rooms`. `abandoned` runs if the
-   * socket never connects (its handshake died after the session was taken).
+   * Phase 2, entered at the merge (in the same synchronous step as `stopReading`), before Socket.IO
+   * creates the socket and joins `rooms`. `abandoned` runs if the socket never connects (its handshake
+   * died after the session was taken).
    */
   expect(socketId: string, rooms: string[], replayedIds: readonly string[], abandoned: () => void): void {
     const state = { rooms, replayed: new Set(replayedIds), held: new Map<string, unknown[]>() };
@@ -105,17 +94,21 @@ export class RestoredSockets {
     }, JOIN_DEADLINE_MS).unref();
   }
 
-  /** Sockets to leave out of the live delivery of this packet (the caller adds them to `except`). */
-  exclude(offset: string | undefined, message: BroadcastMessage): string[] {
-    if (!offset || (this.#joining.size === 0 && this.#joined.size === 0)) return [];
-    const excluded: string[] = [];
+  /** Called with every broadcast before its live delivery: the sockets to add to its `except`. */
+  live(offset: string | undefined, message: BroadcastMessage): string[] {
+    if (!offset || (this.#reading.size === 0 && this.#joining.size === 0 && this.#replayedTo.size === 0))
+      return [];
+    const excluded = this.#replayedTo.get(offset)?.slice() ?? [];
     const recoverable = recoverablePacket(message);
+    if (!recoverable) return excluded;
+    // Copy: the live path appends the offset to this very array after us.
+    const data = [...recoverable.packet.data, offset];
+    for (const items of this.#reading) items.set(offset, { data, opts: recoverable.opts });
     for (const [socketId, state] of this.#joining) {
-      if (!recoverable || !reaches(state.rooms, recoverable.opts)) continue;
+      if (!reaches(state.rooms, recoverable.opts)) continue;
       excluded.push(socketId);
-      if (!state.replayed.has(offset)) state.held.set(offset, [...recoverable.packet.data, offset]);
+      if (!state.replayed.has(offset)) state.held.set(offset, data);
     }
-    for (const [socketId, ids] of this.#joined) if (ids.has(offset)) excluded.push(socketId);
     return excluded;
   }
 
@@ -124,18 +117,16 @@ export class RestoredSockets {
     const state = this.#joining.get(socketId);
     if (!state) return [];
     this.#joining.delete(socketId);
-    const held = [...state.held.entries()].sort(([a], [b]) => compareStreamIds(a, b));
-    const ids = new Set([...state.replayed, ...state.held.keys()]);
-    if (ids.size > 0) {
-      this.#joined.set(socketId, ids);
-      setTimeout(() => this.#joined.delete(socketId), REPLAYED_FILTER_MS).unref();
-    }
-    return held.map(([, data]) => data);
-  }
-
-  forget(socketId: string): void {
-    this.#joining.delete(socketId);
-    this.#joined.delete(socketId);
+    const ids = [...state.replayed, ...state.held.keys()];
+    for (const id of ids) this.#replayedTo.set(id, [...(this.#replayedTo.get(id) ?? []), socketId]);
+    setTimeout(() => {
+      for (const id of ids) {
+        const rest = this.#replayedTo.get(id)?.filter((s) => s !== socketId) ?? [];
+        if (rest.length > 0) this.#replayedTo.set(id, rest);
+        else this.#replayedTo.delete(id);
+      }
+    }, REPLAYED_FILTER_MS).unref();
+    return [...state.held.entries()].sort(([a], [b]) => compareStreamIds(a, b)).map(([, data]) => data);
   }
 }
 
@@ -171,7 +162,6 @@ export interface ReplayDeps {
   stream: string;
   namespace: string;
   sessions: SessionStore;
-  gap: GapBuffer;
   restored: RestoredSockets;
   /** Entries before this id may have been evicted by the length cap (see StreamTrimmer). */
   evictedBefore: () => Promise<string>;
@@ -190,7 +180,7 @@ export async function restoreSession(
   offset: string,
 ): Promise<RestoredSession> {
   if (!isStreamId(offset) || typeof pid !== 'string') throw new RestoreRefused('invalid-offset');
-  const live = deps.gap.open();
+  const live = deps.restored.startReading();
   try {
     const session = await deps.sessions.take(pid);
     if (!session) throw new RestoreRefused('session-missing');
@@ -223,12 +213,12 @@ export async function restoreSession(
       missedPackets.push(item.data);
       replayedIds.push(id);
     }
-    // In the same synchronous step as closing the gap buffer: from here until `connection`, live packets
-    // for these rooms are held for the socket instead.
+    // In the same synchronous step as stopReading (finally, below): from here until `connection`, live
+    // packets for these rooms are held for the socket instead.
     deps.restored.expect(session.sid, session.rooms, replayedIds, () => deps.sessions.putBack(session));
     return { ...session, missedPackets, replayedIds };
   } finally {
-    deps.gap.close(live);
+    deps.restored.stopReading(live);
   }
 }
 

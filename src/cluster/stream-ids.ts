@@ -11,8 +11,3 @@ export function compareStreamIds(a: string, b: string): number {
   const [, bMs, bSeq] = STREAM_ID.exec(b) as RegExpExecArray;
   return Number(aMs) - Number(bMs) || Number(aSeq) - Number(bSeq);
 }
-
-/** The millisecond part of a stream id. */
-export function streamIdTime(id: string): number {
-  return Number((STREAM_ID.exec(id) as RegExpExecArray)[1]);
-}

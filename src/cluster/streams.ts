@@ -5,13 +5,7 @@ import { PacketType } from 'socket.io-parser';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { RedisConnection } from './redis.js';
-import {
-  type BroadcastMessage,
-  GapBuffer,
-  RestoredSockets,
-  RestoreRefused,
-  restoreSession,
-} from './replay.js';
+import { type BroadcastMessage, RestoredSockets, RestoreRefused, restoreSession } from './replay.js';
 import { SessionStore, type StoredSession } from './session-store.js';
 import { StreamTrimmer } from './stream-trim.js';
 
@@ -23,7 +17,7 @@ export const streamsKeys = {
 } as const;
 
 /** A probe entry type no Socket.IO message uses: seeing our own probe proves the stream reader runs. */
-const PROBE_TYPE = '99';
+const PROBE_TYPE = 99;
 /** Extra age kept beyond the session TTL, for packets in flight when a socket dropped. */
 const HORIZON_SLACK_MS = 10_000;
 /** How often the length cap is enforced (the stream may exceed it by one interval's publishes). */
@@ -122,7 +116,6 @@ export function createStreamsCluster(
 
   function enhance(instance: AdapterInternals, nsp: Namespace): void {
     const proto = Object.getPrototypeOf(instance) as AdapterInternals;
-    const gap = new GapBuffer();
     const restored = new RestoredSockets();
     const namespace = nsp.name;
 
@@ -146,7 +139,7 @@ export function createStreamsCluster(
 
     const onMessage = instance.onMessage.bind(instance);
     instance.onMessage = (message, offset) => {
-      if (String(message.type) === PROBE_TYPE) {
+      if (message.type === PROBE_TYPE) {
         if (message.uid === instance.uid && !readerSeen) {
           readerSeen = true;
           onReaderSeen();
@@ -155,8 +148,7 @@ export function createStreamsCluster(
       }
       // Our own broadcasts are delivered by publishAndReturnOffset below, never by the reader.
       if (message.uid !== instance.uid) {
-        gap.observe(message, offset);
-        const except = restored.exclude(offset, message);
+        const except = restored.live(offset, message);
         if (except.length > 0) message.data?.opts?.except.push(...except);
       }
       onMessage(message, offset);
@@ -172,10 +164,9 @@ export function createStreamsCluster(
         deps.metrics.redisErrors.inc({ client: 'publish' });
         throw err;
       }
-      // Our own broadcasts are delivered from here, not by the reader: the gap buffer must see them now.
-      gap.observe(message, offset);
+      // Our own broadcasts are delivered from here, not by the reader: restores must see them now.
       const packetOpts = message.data?.packet && optsOfPacket.get(message.data.packet);
-      for (const socketId of restored.exclude(offset, message)) packetOpts?.except.add(socketId);
+      for (const socketId of restored.live(offset, message)) packetOpts?.except.add(socketId);
       return offset;
     };
 
@@ -188,7 +179,6 @@ export function createStreamsCluster(
             stream: streamsKeys.stream,
             namespace,
             sessions,
-            gap,
             restored,
             evictedBefore: () => trimmer.evictedBefore(),
             maxEntries: opts.maxEntries,
@@ -224,7 +214,6 @@ export function createStreamsCluster(
     nsp.on('connection', (socket: Socket) => {
       for (const data of restored.joined(socket.id)) deliver(socket, data);
       sessions.track(socket);
-      socket.once('disconnect', () => restored.forget(socket.id));
     });
   }
 
@@ -234,7 +223,11 @@ export function createStreamsCluster(
     const probe = () => {
       if (readerSeen) return clearInterval(timer);
       redis.client
-        .xAdd(streamsKeys.stream, '*', { uid: instance.uid, nsp: instance.nsp.name, type: PROBE_TYPE })
+        .xAdd(streamsKeys.stream, '*', {
+          uid: instance.uid,
+          nsp: instance.nsp.name,
+          type: String(PROBE_TYPE),
+        })
         .catch(() => deps.metrics.redisErrors.inc({ client: 'probe' }));
     };
     const timer = setInterval(probe, 100);
