@@ -1,5 +1,5 @@
 import { Server, type Socket } from 'socket.io';
-import { createActivityCounters, localTopRooms } from './admin/activity.js';
+import { activityTotals, localTopRooms } from './admin/activity.js';
 import { createAdminApp } from './admin/app.js';
 import { connectRedis } from './cluster/redis.js';
 import {
@@ -77,8 +77,7 @@ export async function createRelay(
   const saveSession = cluster ? (socket: Socket) => cluster.sessions.save(socket) : async () => {};
   setupNamespaces(io, config, { ops, metrics, log, saveSession });
 
-  const activity = createActivityCounters(metrics, log);
-  const self = (): InstanceInfo => {
+  const self = async (): Promise<InstanceInfo> => {
     const local = ops.localStats();
     return {
       instanceId: config.instanceId,
@@ -89,7 +88,7 @@ export async function createRelay(
       startedAt: new Date(startedAt).toISOString(),
       lastSeen: new Date().toISOString(),
       rooms: local.rooms,
-      ...activity.totals(),
+      ...(await activityTotals(metrics)),
       topRooms: localTopRooms(io),
     };
   };
@@ -134,7 +133,6 @@ export async function createRelay(
     {
       name: 'registry',
       close: async () => {
-        activity.stop();
         await registry.stop();
       },
     },
@@ -194,7 +192,6 @@ export async function createRelay(
       await admin.listen({ host: config.adminHost, port: config.adminPort });
       const address = admin.server.address();
       const adminPort = typeof address === 'object' && address ? address.port : config.adminPort;
-      activity.start();
       registry.start();
       return { port, adminPort };
     },

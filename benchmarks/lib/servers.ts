@@ -1,10 +1,10 @@
 // Server processes under test: the relay CLI, the seed baseline and Redis, each on loopback, each killed
 // when the benchmark ends (test/helpers/processes.ts tracks them).
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { exited, track } from '../../test/helpers/processes.js';
-import { BIN } from '../../test/helpers/relay.js';
+import { exited } from '../../test/helpers/processes.js';
+import { BIN, spawnListening } from '../../test/helpers/relay.js';
 
 const GC_PRELOAD = fileURLToPath(new URL('../gc-preload.mjs', import.meta.url));
 const SEED = fileURLToPath(new URL('../seed-server.ts', import.meta.url));
@@ -58,51 +58,23 @@ export function startSeedProcess(transport: Transport, redisUrl: string): Promis
   ]);
 }
 
-function startServer(name: string, nodeArgs: string[]): Promise<ServerProcess> {
-  const child = track(spawn(process.execPath, nodeArgs, { stdio: ['ignore', 'pipe', 'pipe'] }));
-  const logs: Array<Record<string, unknown>> = [];
-  let stderr = '';
-  child.stderr?.on('data', (chunk) => {
-    stderr = (stderr + chunk).slice(-4000);
+async function startServer(name: string, nodeArgs: string[]): Promise<ServerProcess> {
+  const { child, port, adminPort, logs } = await spawnListening(name, nodeArgs, {
+    maxLogs: 1000,
+    timeoutMs: 20_000,
   });
-  return new Promise((resolve, reject) => {
-    let buffered = '';
-    child.stdout?.on('data', (chunk) => {
-      buffered += chunk;
-      let nl = buffered.indexOf('\n');
-      while (nl !== -1) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        nl = buffered.indexOf('\n');
-        let entry: Record<string, unknown>;
-        try {
-          entry = JSON.parse(line);
-        } catch {
-          continue;
-        }
-        logs.push(entry);
-        if (logs.length > 1000) logs.splice(0, 500);
-        if (entry.msg === 'listening') {
-          resolve({
-            name,
-            child,
-            pid: child.pid as number,
-            url: `http://127.0.0.1:${entry.port}`,
-            adminUrl: entry.adminPort ? `http://127.0.0.1:${entry.adminPort}` : undefined,
-            logs,
-            async kill(signal: NodeJS.Signals = 'SIGKILL') {
-              if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-              return exited(child);
-            },
-          });
-        }
-      }
-    });
-    child.once('exit', (code) =>
-      reject(new Error(`${name} exited with ${code} before listening: ${stderr}`)),
-    );
-    setTimeout(() => reject(new Error(`${name} did not listen within 20 s: ${stderr}`)), 20_000).unref();
-  });
+  return {
+    name,
+    child,
+    pid: child.pid as number,
+    url: `http://127.0.0.1:${port}`,
+    adminUrl: adminPort ? `http://127.0.0.1:${adminPort}` : undefined,
+    logs,
+    async kill(signal: NodeJS.Signals = 'SIGKILL') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited(child);
+    },
+  };
 }
 
 export interface Memory {

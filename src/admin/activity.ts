@@ -2,62 +2,25 @@
 // turns successive heartbeats into cluster-wide rates) and its largest rooms.
 import type { Server } from 'socket.io';
 import type { RoomSize } from '../cluster/registry.js';
-import { ErrorCodes } from '../errors.js';
-import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
 
 /** How many rooms each instance lists in its heartbeat. */
 export const TOP_ROOMS = 10;
-/** How often the counter snapshot is refreshed: a heartbeat is at most this much behind the counters. */
-const REFRESH_MS = 1_000;
-
 export interface ActivityTotals {
   publishesTotal: number;
   recoveriesTotal: number;
   recoveryFailuresTotal: number;
 }
 
-export interface ActivityCounters {
-  /** The last snapshot (all zero until the first refresh). */
-  totals(): ActivityTotals;
-  start(): void;
-  stop(): void;
-}
-
-/**
- * Snapshots the Prometheus counters the heartbeat reports. Their read API is asynchronous and the
- * heartbeat's builder is not, so the snapshot is refreshed on a timer instead of read at each beat.
- */
-export function createActivityCounters(metrics: Metrics, log: Logger): ActivityCounters {
-  let totals: ActivityTotals = { publishesTotal: 0, recoveriesTotal: 0, recoveryFailuresTotal: 0 };
-  let timer: NodeJS.Timeout | undefined;
-  const refresh = async () => {
-    const [publishes, recoveries] = await Promise.all([metrics.publishes.get(), metrics.recoveries.get()]);
-    const recoveriesBy = (result: string) =>
-      sum(recoveries.values.filter((v) => v.labels.result === result).map((v) => v.value));
-    totals = {
-      publishesTotal: sum(publishes.values.map((v) => v.value)),
-      recoveriesTotal: recoveriesBy('succeeded'),
-      recoveryFailuresTotal: recoveriesBy('failed'),
-    };
-  };
-  const refreshLogged = () => {
-    refresh().catch((err) =>
-      log.error('reading activity counters failed', { code: ErrorCodes.INTERNAL, error: String(err) }),
-    );
-  };
+/** The cumulative counters a heartbeat reports, read from the Prometheus registry at beat time. */
+export async function activityTotals(metrics: Metrics): Promise<ActivityTotals> {
+  const [publishes, recoveries] = await Promise.all([metrics.publishes.get(), metrics.recoveries.get()]);
+  const recoveriesBy = (result: string) =>
+    sum(recoveries.values.filter((v) => v.labels.result === result).map((v) => v.value));
   return {
-    totals: () => totals,
-    start() {
-      if (timer) return;
-      refreshLogged();
-      timer = setInterval(refreshLogged, REFRESH_MS);
-      timer.unref();
-    },
-    stop() {
-      clearInterval(timer);
-      timer = undefined;
-    },
+    publishesTotal: sum(publishes.values.map((v) => v.value)),
+    recoveriesTotal: recoveriesBy('succeeded'),
+    recoveryFailuresTotal: recoveriesBy('failed'),
   };
 }
 

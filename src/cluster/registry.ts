@@ -46,12 +46,12 @@ const HEARTBEAT_MS = 5_000;
 export const INSTANCE_STALE_MS = 15_000;
 
 /** Single-node mode: the only live instance is this one. */
-export function createMemoryRegistry(self: () => InstanceInfo): InstanceRegistry {
+export function createMemoryRegistry(self: () => Promise<InstanceInfo>): InstanceRegistry {
   return {
     start() {},
     async beat() {},
     async list() {
-      return [self()];
+      return [await self()];
     },
     async stop() {},
   };
@@ -60,12 +60,12 @@ export function createMemoryRegistry(self: () => InstanceInfo): InstanceRegistry
 /** Cluster mode: each instance heartbeats a hash field in Redis; silent ones age out of the list. */
 export function createRedisRegistry(
   redis: RedisConnection,
-  self: () => InstanceInfo,
+  self: () => Promise<InstanceInfo>,
   deps: { log: Logger; metrics: Metrics },
 ): InstanceRegistry {
   let timer: NodeJS.Timeout | undefined;
   const beat = async () => {
-    const info = self();
+    const info = await self();
     await redis.client.hSet(INSTANCES_KEY, info.instanceId, JSON.stringify(info));
   };
   const beatQuietly = () => {
@@ -95,7 +95,7 @@ export function createRedisRegistry(
     },
     async stop() {
       clearInterval(timer);
-      await redis.client.hDel(INSTANCES_KEY, self().instanceId);
+      await redis.client.hDel(INSTANCES_KEY, (await self()).instanceId);
     },
   };
 }

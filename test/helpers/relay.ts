@@ -4,36 +4,35 @@ import { exited, track } from './processes.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/edge-relay.js', import.meta.url));
 
-export interface RelayProcess {
+/** A server process that printed its JSON "listening" log line. */
+export interface Listening {
   child: ChildProcess;
   port: number;
-  adminPort: number;
-  url: string;
-  adminUrl: string;
-  /** Every JSON log line the relay printed so far. */
+  /** Absent for servers without an admin port. */
+  adminPort: number | undefined;
+  /** Every JSON log line printed so far (only the latest `maxLogs` when set). */
   logs: Array<Record<string, unknown>>;
-  /** Resolves with the exit code once the relay exits by itself. */
-  exited(): Promise<number | string>;
-  /** Sends `signal` and resolves with the exit code. */
-  stop(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
-/** Runs the real `edge-relay start` CLI on loopback and waits for its "listening" log line. */
-export function startRelay(args: string[] = [], env: Record<string, string> = {}): Promise<RelayProcess> {
+/**
+ * Runs `node <nodeArgs>` and resolves once it logs `{"msg":"listening","port":…}` (the relay's format,
+ * which the benchmark's seed server follows too); the process is tracked so it never outlives the run.
+ */
+export function spawnListening(
+  name: string,
+  nodeArgs: string[],
+  opts: { env?: Record<string, string>; maxLogs?: number; timeoutMs?: number } = {},
+): Promise<Listening> {
   const child = track(
-    spawn(
-      process.execPath,
-      [BIN, 'start', '--host', '127.0.0.1', '--port', '0', '--admin-port', '0', ...args],
-      {
-        env: { ...process.env, ...env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    ),
+    spawn(process.execPath, nodeArgs, {
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
   );
   const logs: Array<Record<string, unknown>> = [];
   let stderr = '';
   child.stderr?.on('data', (chunk) => {
-    stderr += chunk;
+    stderr = (stderr + chunk).slice(-4000);
   });
   return new Promise((resolve, reject) => {
     let buffered = '';
@@ -51,33 +50,64 @@ export function startRelay(args: string[] = [], env: Record<string, string> = {}
           continue;
         }
         logs.push(entry);
+        if (opts.maxLogs !== undefined && logs.length > opts.maxLogs)
+          logs.splice(0, logs.length - opts.maxLogs);
         if (entry.msg === 'listening') {
-          const port = entry.port as number;
-          const adminPort = entry.adminPort as number;
           resolve({
             child,
-            port,
-            adminPort,
-            url: `http://127.0.0.1:${port}`,
-            adminUrl: `http://127.0.0.1:${adminPort}`,
+            port: entry.port as number,
+            adminPort: entry.adminPort as number | undefined,
             logs,
-            exited: () => exited(child),
-            async stop(signal: NodeJS.Signals = 'SIGTERM') {
-              if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-              return exited(child);
-            },
           });
         }
       }
     });
     child.once('exit', (code) =>
-      reject(new Error(`relay exited with ${code} before listening: ${stderr.trim()}`)),
+      reject(new Error(`${name} exited with ${code} before listening: ${stderr.trim()}`)),
     );
-    setTimeout(() => reject(new Error(`relay did not listen within 15 s: ${stderr.trim()}`)), 15_000).unref();
+    const timeoutMs = opts.timeoutMs ?? 15_000;
+    setTimeout(
+      () => reject(new Error(`${name} did not listen within ${timeoutMs} ms: ${stderr.trim()}`)),
+      timeoutMs,
+    ).unref();
   });
 }
 
-/** Sets `--port` for a relay that must come back on the same port after a restart. */
-export function onPort(port: number, args: string[]): string[] {
-  return [...args, '--port', String(port)];
+export interface RelayProcess {
+  child: ChildProcess;
+  port: number;
+  adminPort: number;
+  url: string;
+  adminUrl: string;
+  /** Every JSON log line the relay printed so far. */
+  logs: Array<Record<string, unknown>>;
+  /** Resolves with the exit code once the relay exits by itself. */
+  exited(): Promise<number | string>;
+  /** Sends `signal` and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | string>;
+}
+
+/** Runs the real `edge-relay start` CLI on loopback and waits for its "listening" log line. */
+export async function startRelay(
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<RelayProcess> {
+  const { child, port, adminPort, logs } = await spawnListening(
+    'relay',
+    [BIN, 'start', '--host', '127.0.0.1', '--port', '0', '--admin-port', '0', ...args],
+    { env },
+  );
+  return {
+    child,
+    port,
+    adminPort: adminPort as number,
+    url: `http://127.0.0.1:${port}`,
+    adminUrl: `http://127.0.0.1:${adminPort}`,
+    logs,
+    exited: () => exited(child),
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited(child);
+    },
+  };
 }
