@@ -31,6 +31,20 @@ export const ErrorCodes = {
   ROUTE_NOT_FOUND: 'RLY_ERR_ROUTE_NOT_FOUND',
   /** Missing or wrong bearer token on an admin route. */
   UNAUTHORIZED: 'RLY_ERR_UNAUTHORIZED',
+  /** The namespace's backend answered with a non-2xx status. */
+  UPSTREAM_STATUS: 'RLY_ERR_UPSTREAM_STATUS',
+  /** The backend's answer is not JSON, or not the reply shape. */
+  UPSTREAM_INVALID: 'RLY_ERR_UPSTREAM_INVALID',
+  /** The backend did not answer within its timeout. */
+  UPSTREAM_TIMEOUT: 'RLY_ERR_UPSTREAM_TIMEOUT',
+  /** The backend could not be reached, or its circuit breaker is open after repeated failures. */
+  UPSTREAM_UNAVAILABLE: 'RLY_ERR_UPSTREAM_UNAVAILABLE',
+  /** Too many calls to the backend already wait on this instance. */
+  UPSTREAM_BUSY: 'RLY_ERR_UPSTREAM_BUSY',
+  /** The backend refused the connection without a code of its own. */
+  UPSTREAM_REJECTED: 'RLY_ERR_UPSTREAM_REJECTED',
+  /** A backend's handler threw: the worker reports it in the ack. */
+  UPSTREAM_HANDLER: 'RLY_ERR_UPSTREAM_HANDLER',
   /** A cluster-wide operation failed (Redis unreachable, request timed out). */
   CLUSTER: 'RLY_ERR_CLUSTER',
   /** A public or admin port could not be bound. */

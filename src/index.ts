@@ -1,6 +1,7 @@
 // Public API: embed the relay in another program, or reuse its config loader and error codes.
 export { loadConfig, usage } from './config/load.js';
-export type { NamespacePolicy, RelayConfig, TransportName } from './config/schema.js';
+export type { NamespacePolicy, UpstreamConfig } from './config/namespaces.js';
+export type { RelayConfig, TransportName } from './config/schema.js';
 export {
   ConfigError,
   DISCONNECT_EVENT,

@@ -1,10 +1,13 @@
-import { Server, type Socket } from 'socket.io';
+import { randomUUID } from 'node:crypto';
+import { type Namespace, Server, type Socket } from 'socket.io';
 import { activityTotals, localTopRooms } from './admin/activity.js';
 import { createAdminApp } from './admin/app.js';
-import { connectRedis } from './cluster/redis.js';
+import { createHoldings, type Holdings, sweepLostInstances } from './cluster/holdings.js';
+import { connectRedis, type RedisConnection } from './cluster/redis.js';
 import {
   createMemoryRegistry,
   createRedisRegistry,
+  HEARTBEAT_MS,
   type InstanceInfo,
   type InstanceRegistry,
 } from './cluster/registry.js';
@@ -15,10 +18,16 @@ import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics/registry.js';
 import { loadDemoPage } from './pages/pages.js';
 import { createAdmission } from './relay/admission.js';
+import { createBackends } from './relay/backends.js';
 import { closeAtRate, connections, drainRate } from './relay/disconnect.js';
 import { setupNamespaces } from './relay/namespaces.js';
 import { createRelayOps } from './relay/ops.js';
 import { createTransport } from './transport/transport.js';
+import { createHttpUpstream } from './upstream/http.js';
+import { createQueueUpstream } from './upstream/queue.js';
+import { replyChannel } from './upstream/queue-protocol.js';
+import { createReplyRouter, type ReplyRouter } from './upstream/replies.js';
+import { instrument, type Upstream } from './upstream/upstream.js';
 
 /** How long start() waits for the cluster's stream reader before serving anyway. */
 const READER_WAIT_MS = 10_000;
@@ -40,6 +49,7 @@ export async function createRelay(
   log: Logger = createLogger(config.instanceId),
 ): Promise<Relay> {
   const startedAt = Date.now();
+  const bootId = randomUUID().slice(0, 8);
   const metrics = createMetrics({ instanceId: config.instanceId, transport: config.transport });
   const redis = config.redisUrl ? connectRedis(config.redisUrl, { log, metrics }) : undefined;
   const cluster = redis
@@ -75,12 +85,58 @@ export async function createRelay(
     publishFailed: (packet) => cluster?.publishFailed(packet) ?? false,
   });
   const saveSession = cluster ? (socket: Socket) => cluster.sessions.save(socket) : async () => {};
-  setupNamespaces(io, config, { ops, metrics, log, saveSession });
+
+  // Backends: sockets of namespaces with an upstream are tracked in Redis so every disconnect reaches them.
+  const upstreamConfigs = Object.values(config.namespaces).flatMap((p) => (p.upstream ? [p.upstream] : []));
+  let liveHoldings = new Set<string>();
+  const holdings: Holdings | undefined =
+    redis && upstreamConfigs.length > 0
+      ? createHoldings(
+          redis.client,
+          { instanceId: config.instanceId, bootId },
+          {
+            log,
+            metrics,
+            onLost: (socket) => backends.sendLost(socket),
+          },
+        )
+      : undefined;
+  const replies =
+    redis && upstreamConfigs.some((u) => u.kind === 'queue')
+      ? createReplyRouter(redis.client, replyChannel(`${config.instanceId}/${bootId}`), { metrics })
+      : undefined;
+  const backends = createBackends({
+    instanceId: config.instanceId,
+    ops,
+    log,
+    holdings,
+    liveHoldings: () => liveHoldings,
+    saveSession,
+  });
+  const upstreams: Upstream[] = [];
+  const upstreamOf = (nsp: Namespace) => {
+    const upstream = config.namespaces[nsp.name]?.upstream;
+    if (!upstream) return undefined;
+    const raw =
+      upstream.kind === 'http'
+        ? createHttpUpstream(upstream, (open) =>
+            metrics.upstreamCircuitOpen.set({ namespace: nsp.name }, open ? 1 : 0),
+          )
+        : // checkCombinations guarantees Redis for a queue upstream.
+          createQueueUpstream(upstream, {
+            client: (redis as RedisConnection).client,
+            replies: replies as ReplyRouter,
+          });
+    upstreams.push(raw);
+    return backends.attach(nsp, instrument(raw, nsp.name, metrics));
+  };
+  setupNamespaces(io, config, { ops, metrics, log, saveSession, upstreamOf });
 
   const self = async (): Promise<InstanceInfo> => {
     const local = ops.localStats();
     return {
       instanceId: config.instanceId,
+      bootId,
       transport: config.transport,
       adapter: adapterName,
       connections: local.connections,
@@ -93,7 +149,7 @@ export async function createRelay(
     };
   };
   const registry: InstanceRegistry = redis
-    ? createRedisRegistry(redis, self, { log, metrics })
+    ? createRedisRegistry(redis, self, { log, metrics }, config.instanceTimeoutMs)
     : createMemoryRegistry(self);
 
   let resolveDrained: (code: number) => void = () => {};
@@ -122,6 +178,8 @@ export async function createRelay(
         log.info('sockets closed for recovery', { closed });
       },
     },
+    // Their disconnects are on the way to the backends: let them arrive before Redis goes.
+    { name: 'backends', close: () => backends.idle() },
     {
       name: 'redis-flush',
       close: async () => {
@@ -139,12 +197,16 @@ export async function createRelay(
     {
       name: 'redis',
       close: async () => {
+        stopSweeping();
         cluster?.stop();
+        await Promise.all(upstreams.map((u) => u.close()));
+        await replies?.close();
         await redis?.close();
       },
     },
     { name: 'admin', close: () => admin.close() },
   ];
+  let stopSweeping = () => {};
   const drainer = createDrainer(steps, { timeoutMs: config.drainTimeoutMs, log });
   const drain = (reason: string) => {
     const run = drainer.drain(reason);
@@ -188,11 +250,23 @@ export async function createRelay(
           code: 'RLY_ERR_CLUSTER',
         });
       }
+      // The first heartbeat lands before any socket is held: others must see this holding as live.
+      await registry.start();
+      if (holdings) {
+        stopSweeping = sweepLostInstances(
+          holdings,
+          async () => {
+            liveHoldings = new Set((await registry.list()).map((i) => `${i.instanceId}/${i.bootId}`));
+            return liveHoldings;
+          },
+          HEARTBEAT_MS,
+          () => metrics.redisErrors.inc({ client: 'holdings' }),
+        );
+      }
       const port = await transport.listen(config.host, config.port);
       await admin.listen({ host: config.adminHost, port: config.adminPort });
       const address = admin.server.address();
       const adminPort = typeof address === 'object' && address ? address.port : config.adminPort;
-      registry.start();
       return { port, adminPort };
     },
     drain,

@@ -5,6 +5,8 @@ import type { RedisConnection } from './redis.js';
 /** What an instance says about itself in `/v1/instances`. */
 export interface InstanceInfo {
   instanceId: string;
+  /** Changes at every start: tells a restarted instance from its previous life. */
+  bootId: string;
   transport: string;
   adapter: string;
   connections: number;
@@ -32,7 +34,8 @@ export interface RoomSize {
 
 /** The live instances of the cluster. */
 export interface InstanceRegistry {
-  start(): void;
+  /** Starts heartbeating; resolves after the first beat was attempted. */
+  start(): Promise<void>;
   /** Publishes this instance's state now (call on state changes such as draining). */
   beat(): Promise<void>;
   list(): Promise<InstanceInfo[]>;
@@ -41,14 +44,12 @@ export interface InstanceRegistry {
 }
 
 const INSTANCES_KEY = 'relay:instances';
-const HEARTBEAT_MS = 5_000;
-/** An instance silent for this long is not listed as live. */
-export const INSTANCE_STALE_MS = 15_000;
+export const HEARTBEAT_MS = 5_000;
 
 /** Single-node mode: the only live instance is this one. */
 export function createMemoryRegistry(self: () => Promise<InstanceInfo>): InstanceRegistry {
   return {
-    start() {},
+    async start() {},
     async beat() {},
     async list() {
       return [await self()];
@@ -62,21 +63,22 @@ export function createRedisRegistry(
   redis: RedisConnection,
   self: () => Promise<InstanceInfo>,
   deps: { log: Logger; metrics: Metrics },
+  /** An instance silent for this long is not listed as live. */
+  staleMs: number,
 ): InstanceRegistry {
   let timer: NodeJS.Timeout | undefined;
   const beat = async () => {
     const info = await self();
     await redis.client.hSet(INSTANCES_KEY, info.instanceId, JSON.stringify(info));
   };
-  const beatQuietly = () => {
+  const beatQuietly = () =>
     // Readiness already reports a lost Redis; a missed beat only needs counting.
     beat().catch(() => deps.metrics.redisErrors.inc({ client: 'registry' }));
-  };
   return {
-    start() {
-      beatQuietly();
+    async start() {
       timer = setInterval(beatQuietly, HEARTBEAT_MS);
       timer.unref();
+      await beatQuietly();
     },
     beat,
     async list() {
@@ -86,7 +88,7 @@ export function createRedisRegistry(
       for (const raw of Object.values(all)) {
         try {
           const info = JSON.parse(raw) as InstanceInfo;
-          if (now - Date.parse(info.lastSeen) <= INSTANCE_STALE_MS) live.push(info);
+          if (now - Date.parse(info.lastSeen) <= staleMs) live.push(info);
         } catch {
           deps.log.warn('ignoring unparsable instance record', { key: INSTANCES_KEY });
         }

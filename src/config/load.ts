@@ -1,14 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../errors.js';
-import {
-  defaultNamespaces,
-  isLoopback,
-  type NamespacePolicy,
-  parseNamespaces,
-  type RelayConfig,
-  settings,
-} from './schema.js';
+import { defaultNamespaces, type NamespacePolicy, parseNamespaces } from './namespaces.js';
+import { isLoopback, type RelayConfig, settings } from './schema.js';
 
 export type Command = 'start' | 'help';
 
@@ -60,6 +54,11 @@ function checkCombinations(config: RelayConfig): void {
       '--admin-host',
       `expected a loopback address unless --admin-token is set (the admin API publishes, disconnects and drains), got ${JSON.stringify(config.adminHost)}`,
     );
+  }
+  for (const [name, policy] of Object.entries(config.namespaces)) {
+    if (policy.upstream?.kind === 'queue' && config.redisUrl === undefined) {
+      throw new ConfigError(`namespaces.${name}.upstream.queue`, 'a work queue needs --redis-url');
+    }
   }
   if (config.jwtSecret !== undefined && config.jwtJwksUrl !== undefined) {
     throw new ConfigError('--jwt-jwks-url', 'expected either --jwt-secret or --jwt-jwks-url, not both');

@@ -1,5 +1,7 @@
 import { hostname } from 'node:os';
-import { ConfigError } from '../errors.js';
+import type { NamespacePolicy } from './namespaces.js';
+
+export type { NamespacePolicy } from './namespaces.js';
 
 export type TransportName = 'uws' | 'ws';
 
@@ -17,6 +19,7 @@ export interface RelayConfig {
   adminToken: string | undefined;
   drainRate: number | undefined;
   recoveryMaxEntries: number;
+  instanceTimeoutMs: number;
   maxPayload: number;
   rateLimit: number | undefined;
   maxConnections: number | undefined;
@@ -25,12 +28,6 @@ export interface RelayConfig {
   corsOrigin: readonly string[] | undefined;
   configFile: string | undefined;
   namespaces: Readonly<Record<string, NamespacePolicy>>;
-}
-
-/** Which rooms clients of one namespace may join and publish to (`*` matches any run of characters). */
-export interface NamespacePolicy {
-  join: readonly string[];
-  publish: readonly string[];
 }
 
 /** One setting: its flag, env var, config-file key, default, and a parser that says what it expected. */
@@ -44,7 +41,7 @@ export interface Setting<K extends keyof RelayConfig = keyof RelayConfig> {
   doc: string;
 }
 
-function integer(min: number, max: number, what: string) {
+export function integer(min: number, max: number, what: string) {
   return (raw: unknown): number => {
     const text = typeof raw === 'number' ? String(raw) : raw;
     if (typeof text !== 'string' || !/^\d+$/.test(text.trim())) {
@@ -87,13 +84,13 @@ function redisUrl(raw: unknown): string {
   return value;
 }
 
-function secret(raw: unknown): string {
+export function secret(raw: unknown): string {
   if (typeof raw !== 'string' || raw.length < 16)
     throw new Error('expected a secret of at least 16 characters');
   return raw;
 }
 
-function httpUrl(raw: unknown): string {
+export function httpUrl(raw: unknown): string {
   const value = nonEmptyString('an http:// or https:// URL')(raw);
   let url: URL;
   try {
@@ -228,6 +225,14 @@ export const settings: readonly Setting[] = [
     doc: 'memory cap on the broadcast stream, entries (it is trimmed by age first)',
   },
   {
+    key: 'instanceTimeoutMs',
+    flag: '--instance-timeout',
+    env: 'RELAY_INSTANCE_TIMEOUT_MS',
+    defaultValue: () => 15_000,
+    parse: integer(6_000, 3_600_000, 'a duration in milliseconds'),
+    doc: "an instance silent this long is lost: backends get its sockets' disconnects",
+  },
+  {
     key: 'adminToken',
     flag: '--admin-token',
     env: 'RELAY_ADMIN_TOKEN',
@@ -303,45 +308,4 @@ function instanceId(raw: unknown): string {
     throw new Error(`expected 1-128 characters of [A-Za-z0-9._:-], got ${JSON.stringify(raw)}`);
   }
   return value;
-}
-
-/** The embedded default policy: every room of `/` may be joined and published to. */
-export const defaultNamespaces: Readonly<Record<string, NamespacePolicy>> = Object.freeze({
-  '/': Object.freeze({ join: Object.freeze(['*']), publish: Object.freeze(['*']) }),
-});
-
-/** Validates the `namespaces` section of a config file. */
-export function parseNamespaces(raw: unknown): Record<string, NamespacePolicy> {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new ConfigError('namespaces', 'expected a map from namespace name to policy');
-  }
-  const result: Record<string, NamespacePolicy> = {};
-  for (const [name, policy] of Object.entries(raw)) {
-    if (!/^\/[A-Za-z0-9._~/-]*$/.test(name)) {
-      throw new ConfigError(`namespaces.${name}`, 'expected a namespace name starting with "/"');
-    }
-    const p = (policy ?? {}) as Record<string, unknown>;
-    if (typeof p !== 'object' || Array.isArray(p)) {
-      throw new ConfigError(`namespaces.${name}`, 'expected an object with join and publish lists');
-    }
-    for (const key of Object.keys(p)) {
-      if (key !== 'join' && key !== 'publish') {
-        throw new ConfigError(`namespaces.${name}.${key}`, 'unknown key (expected join or publish)');
-      }
-    }
-    result[name] = Object.freeze({
-      join: Object.freeze(patternList(`namespaces.${name}.join`, p.join)),
-      publish: Object.freeze(patternList(`namespaces.${name}.publish`, p.publish)),
-    });
-  }
-  return result;
-}
-
-function patternList(setting: string, raw: unknown): string[] {
-  // An omitted list allows nothing: a config file narrows the embedded default.
-  if (raw === undefined) return [];
-  if (!Array.isArray(raw) || raw.some((p) => typeof p !== 'string' || p === '')) {
-    throw new ConfigError(setting, 'expected a list of non-empty room patterns such as ["*"] or ["chat:*"]');
-  }
-  return raw as string[];
 }

@@ -1,4 +1,4 @@
-import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /** One Prometheus registry per relay, every metric name in one place. */
 export function createMetrics(labels: { instanceId: string; transport: string }) {
@@ -33,7 +33,7 @@ export function createMetrics(labels: { instanceId: string; transport: string })
     }),
     publishes: new Counter({
       name: 'relay_publishes_total',
-      help: 'Publishes into the cluster, by source (client, admin)',
+      help: 'Publishes into the cluster, by source (client, admin, backend)',
       labelNames: ['namespace', 'source'],
       registers: [registry],
     }),
@@ -83,6 +83,31 @@ export function createMetrics(labels: { instanceId: string; transport: string })
       name: 'relay_redis_errors_total',
       help: 'Errors reported by Redis clients',
       labelNames: ['client'],
+      registers: [registry],
+    }),
+    upstreamCalls: new Counter({
+      name: 'relay_upstream_calls_total',
+      help: 'Calls to namespace backends, by kind (http, queue), type (connect, event, disconnect) and outcome (ok or an error code)',
+      labelNames: ['namespace', 'kind', 'type', 'outcome'],
+      registers: [registry],
+    }),
+    upstreamSeconds: new Histogram({
+      name: 'relay_upstream_duration_seconds',
+      help: 'Time from sending a call to a backend to its answer',
+      labelNames: ['namespace', 'kind', 'type'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    upstreamCircuitOpen: new Gauge({
+      name: 'relay_upstream_circuit_open',
+      help: '1 while calls to the namespace backend are refused after repeated failures',
+      labelNames: ['namespace'],
+      registers: [registry],
+    }),
+    lostDisconnects: new Counter({
+      name: 'relay_lost_instance_disconnects_total',
+      help: 'Disconnects this instance sent to backends for sockets of lost instances',
+      labelNames: ['namespace'],
       registers: [registry],
     }),
     draining: new Gauge({

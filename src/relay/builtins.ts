@@ -3,6 +3,7 @@ import type { TransportName } from '../config/schema.js';
 import { type ErrorBody, ErrorCodes, RelayError, toErrorBody } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
+import type { EventForwarder } from './backends.js';
 import type { RelayOps } from './ops.js';
 import type { CompiledPolicy } from './policy.js';
 import { assertPublish, assertRoom, looksLikeSocketId } from './validate.js';
@@ -26,6 +27,8 @@ export interface BuiltinDeps {
   log: Logger;
   /** Resolves once the socket's rooms are persisted for crash recovery (no-op without Redis). */
   saveSession: (socket: Socket) => Promise<void>;
+  /** The namespace's backend, when it has one: it gets every event that is not a built-in. */
+  forward: EventForwarder | undefined;
 }
 
 /** Wires `join`, `leave`, `publish`, `whoami` and the no-handler answer for other events onto one socket. */
@@ -110,6 +113,12 @@ export function registerBuiltins(socket: Socket, deps: BuiltinDeps): void {
     deps.metrics.eventsOut.inc({ namespace, outcome: body.ok ? 'ok' : 'error' });
     ack(body);
   };
+  /** A backend's ack: its arguments as the backend gave them. */
+  const replyWith = (ack: Ack, args: unknown[]) => {
+    const first = args[0] as { ok?: unknown } | undefined;
+    deps.metrics.eventsOut.inc({ namespace, outcome: first?.ok === false ? 'error' : 'ok' });
+    (ack as (...a: unknown[]) => void)(...args);
+  };
 
   for (const name of BUILTIN_EVENTS) {
     socket.on(name, (...args: unknown[]) => {
@@ -122,6 +131,10 @@ export function registerBuiltins(socket: Socket, deps: BuiltinDeps): void {
     if (builtinSet.has(event)) return;
     deps.metrics.eventsIn.inc({ namespace, event: 'other' });
     const ack = takeAck(args);
+    if (deps.forward) {
+      deps.forward(socket, event, args, ack && ((...a: unknown[]) => replyWith(ack, a)));
+      return;
+    }
     if (ack)
       reply(
         ack,

@@ -1,9 +1,10 @@
-import type { Server, Socket } from 'socket.io';
+import type { Namespace, Server, Socket } from 'socket.io';
 import type { RelayConfig } from '../config/schema.js';
 import { ErrorCodes } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
 import { createAuthenticator, requireAuth } from './auth.js';
+import type { EventForwarder } from './backends.js';
 import { registerBuiltins } from './builtins.js';
 import type { RelayOps } from './ops.js';
 import { compilePolicy } from './policy.js';
@@ -13,13 +14,22 @@ import { limitRate } from './rate-limit.js';
 export function setupNamespaces(
   io: Server,
   config: RelayConfig,
-  deps: { ops: RelayOps; metrics: Metrics; log: Logger; saveSession: (socket: Socket) => Promise<void> },
+  deps: {
+    ops: RelayOps;
+    metrics: Metrics;
+    log: Logger;
+    saveSession: (socket: Socket) => Promise<void>;
+    /** The backend of a namespace that has an `upstream`, wired by the caller. */
+    upstreamOf: (nsp: Namespace) => EventForwarder | undefined;
+  },
 ): void {
   const authenticator = createAuthenticator({ secret: config.jwtSecret, jwksUrl: config.jwtJwksUrl });
   for (const [name, policy] of Object.entries(config.namespaces)) {
     const compiled = compilePolicy(policy);
     const nsp = io.of(name);
     if (authenticator) requireAuth(nsp, authenticator, deps.metrics);
+    // After auth: the backend sees the verified userId in socket.data.
+    const forward = deps.upstreamOf(nsp);
     nsp.on('connection', (socket: Socket) => {
       countConnection(socket, deps.metrics);
       if (config.rateLimit !== undefined) limitRate(socket, config.rateLimit, deps.metrics);
@@ -31,6 +41,7 @@ export function setupNamespaces(
         metrics: deps.metrics,
         log: deps.log,
         saveSession: deps.saveSession,
+        forward,
       });
     });
   }

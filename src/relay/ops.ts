@@ -12,6 +12,9 @@ export interface PublishRequest {
   data: unknown;
 }
 
+/** Who asked for a publish: a client's built-in, the admin API, or a namespace backend's reply. */
+export type PublishSource = 'client' | 'admin' | 'backend';
+
 export interface LocalStats {
   connections: number;
   rooms: number;
@@ -23,7 +26,7 @@ export interface RelayOps {
    * Broadcasts `event(data)` to `room` (or the whole namespace) on every instance. Resolves once the
    * message is in the cluster bus, so acks order publishes across publishers.
    */
-  publish(req: PublishRequest, source: 'client' | 'admin'): Promise<void>;
+  publish(req: PublishRequest, source: PublishSource): Promise<void>;
   /** Socket ids in `room`, cluster-wide. */
   roomSockets(namespace: string, room: string): Promise<string[]>;
   /** Disconnects the socket wherever it is; false when no instance holds it. */

@@ -1,4 +1,4 @@
-import type { NamespacePolicy } from '../config/schema.js';
+import type { NamespacePolicy } from '../config/namespaces.js';
 
 /** A namespace policy compiled once: `allowsJoin(room)` / `allowsPublish(room)`. */
 export interface CompiledPolicy {

@@ -1,0 +1,130 @@
+import { ConfigError } from '../errors.js';
+import { httpUrl, integer, secret } from './schema.js';
+
+/** What one namespace allows, and where its non-built-in events go. */
+export interface NamespacePolicy {
+  /** Rooms clients may join (`*` matches any run of characters). */
+  join: readonly string[];
+  /** Rooms clients may publish to. */
+  publish: readonly string[];
+  upstream?: UpstreamConfig;
+}
+
+/** The backend of a namespace: an HTTP function, or a Redis Streams work queue read by backend workers. */
+export type UpstreamConfig = HttpUpstreamConfig | QueueUpstreamConfig;
+
+export interface HttpUpstreamConfig {
+  kind: 'http';
+  url: string;
+  /** HMAC-SHA256 key of the `X-Relay-Signature` header. */
+  secret: string;
+  timeoutMs: number;
+  /** Requests in flight per instance; more wait in line, up to 4× this, then are refused. */
+  concurrency: number;
+}
+
+export interface QueueUpstreamConfig {
+  kind: 'queue';
+  stream: string;
+  /** How long a client's ack (or a handshake) waits for a backend's reply. */
+  timeoutMs: number;
+  /** Approximate length cap of the queue stream (`MAXLEN ~`). */
+  maxLen: number;
+}
+
+/** The embedded default policy: every room of `/` may be joined and published to. */
+export const defaultNamespaces: Readonly<Record<string, NamespacePolicy>> = Object.freeze({
+  '/': Object.freeze({ join: Object.freeze(['*']), publish: Object.freeze(['*']) }),
+});
+
+/** The queue stream of a namespace when the config does not name one. */
+export function defaultQueueStream(namespace: string): string {
+  return `relay:queue:${namespace}`;
+}
+
+/** Validates the `namespaces` section of a config file. */
+export function parseNamespaces(raw: unknown): Record<string, NamespacePolicy> {
+  if (!isObject(raw)) throw new ConfigError('namespaces', 'expected a map from namespace name to policy');
+  const result: Record<string, NamespacePolicy> = {};
+  for (const [name, policy] of Object.entries(raw)) {
+    const at = `namespaces.${name}`;
+    if (!/^\/[A-Za-z0-9._~/-]*$/.test(name)) {
+      throw new ConfigError(at, 'expected a namespace name starting with "/"');
+    }
+    const p = policy ?? {};
+    if (!isObject(p)) throw new ConfigError(at, 'expected an object with join, publish and upstream');
+    onlyKeys(at, p, ['join', 'publish', 'upstream']);
+    result[name] = Object.freeze({
+      join: Object.freeze(patternList(`${at}.join`, p.join)),
+      publish: Object.freeze(patternList(`${at}.publish`, p.publish)),
+      ...(p.upstream === undefined ? {} : { upstream: parseUpstream(`${at}.upstream`, name, p.upstream) }),
+    });
+  }
+  return result;
+}
+
+function parseUpstream(at: string, namespace: string, raw: unknown): UpstreamConfig {
+  if (!isObject(raw)) throw new ConfigError(at, 'expected { http: {...} } or { queue: {...} }');
+  onlyKeys(at, raw, ['http', 'queue']);
+  if ((raw.http === undefined) === (raw.queue === undefined)) {
+    throw new ConfigError(at, 'expected exactly one of http or queue');
+  }
+  if (raw.http !== undefined) {
+    const h = raw.http;
+    if (!isObject(h)) throw new ConfigError(`${at}.http`, 'expected { url, secret, timeoutMs? }');
+    onlyKeys(`${at}.http`, h, ['url', 'secret', 'timeoutMs', 'concurrency']);
+    return Object.freeze({
+      kind: 'http' as const,
+      url: field(`${at}.http.url`, httpUrl, h.url),
+      secret: field(`${at}.http.secret`, secret, h.secret),
+      timeoutMs: field(`${at}.http.timeoutMs`, integer(1, 600_000, 'a timeout in ms'), h.timeoutMs ?? 5_000),
+      concurrency: field(
+        `${at}.http.concurrency`,
+        integer(1, 10_000, 'a request count'),
+        h.concurrency ?? 64,
+      ),
+    });
+  }
+  const q = raw.queue ?? {};
+  if (!isObject(q)) throw new ConfigError(`${at}.queue`, 'expected { stream?, timeoutMs?, maxLen? }');
+  onlyKeys(`${at}.queue`, q, ['stream', 'timeoutMs', 'maxLen']);
+  if (q.stream !== undefined && (typeof q.stream !== 'string' || q.stream.trim() === '')) {
+    throw new ConfigError(`${at}.queue.stream`, 'expected a non-empty Redis key name');
+  }
+  return Object.freeze({
+    kind: 'queue' as const,
+    stream: (q.stream as string | undefined) ?? defaultQueueStream(namespace),
+    timeoutMs: field(`${at}.queue.timeoutMs`, integer(1, 600_000, 'a timeout in ms'), q.timeoutMs ?? 30_000),
+    maxLen: field(`${at}.queue.maxLen`, integer(100, 100_000_000, 'an entry count'), q.maxLen ?? 100_000),
+  });
+}
+
+function isObject(raw: unknown): raw is Record<string, unknown> {
+  return raw !== null && typeof raw === 'object' && !Array.isArray(raw);
+}
+
+function onlyKeys(at: string, raw: Record<string, unknown>, allowed: readonly string[]): void {
+  for (const key of Object.keys(raw)) {
+    if (!allowed.includes(key)) {
+      throw new ConfigError(`${at}.${key}`, `unknown key (expected ${allowed.join(', ')})`);
+    }
+  }
+}
+
+function patternList(setting: string, raw: unknown): string[] {
+  // An omitted list allows nothing: a config file narrows the embedded default.
+  if (raw === undefined) return [];
+  if (!Array.isArray(raw) || raw.some((p) => typeof p !== 'string' || p === '')) {
+    throw new ConfigError(setting, 'expected a list of non-empty room patterns such as ["*"] or ["chat:*"]');
+  }
+  return raw as string[];
+}
+
+/** Runs a settings-table parser on one file key, naming the key when it refuses. */
+function field<T>(setting: string, parse: (raw: unknown) => T, raw: unknown): T {
+  try {
+    return parse(raw);
+  } catch (err) {
+    throw new ConfigError(setting, (err as Error).message);
+  }
+}

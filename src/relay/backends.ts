@@ -1,0 +1,273 @@
+import type { Namespace, Socket } from 'socket.io';
+import type { HeldSocket, Holdings } from '../cluster/holdings.js';
+import { DISCONNECT_EVENT, ErrorCodes, RelayError, toErrorBody } from '../errors.js';
+import type { Logger } from '../log.js';
+import { type SocketView, safeHeaders, type UpstreamReply } from '../upstream/protocol.js';
+import type { Upstream } from '../upstream/upstream.js';
+import { MAX_ROOMS_PER_SOCKET } from './builtins.js';
+import type { RelayOps } from './ops.js';
+import { assertRoom, looksLikeSocketId } from './validate.js';
+
+/** Handles a client event that is not a built-in; `ack` is the client's callback, if it sent one. */
+export type EventForwarder = (
+  socket: Socket,
+  event: string,
+  args: unknown[],
+  ack?: (...a: unknown[]) => void,
+) => void;
+
+/** Keys of `socket.data` the relay owns (set by JWT auth): a backend's `data` cannot overwrite them. */
+const RELAY_DATA_KEYS = ['userId', 'tokenExpiresAt'] as const;
+/** Handshake `auth` keys Socket.IO itself uses for connection state recovery: not for backends. */
+const RECOVERY_AUTH_KEYS = new Set(['pid', 'offset']);
+
+export interface BackendsDeps {
+  instanceId: string;
+  ops: RelayOps;
+  log: Logger;
+  /** Cluster mode: who holds which socket, so lost instances' disconnects are sent once. */
+  holdings: Holdings | undefined;
+  /** Holding ids of the instances alive at the last sweep. */
+  liveHoldings: () => ReadonlySet<string>;
+  saveSession: (socket: Socket) => Promise<void>;
+}
+
+/** Connects namespaces to their backends: handshakes, events, replies, and every disconnect. */
+export interface Backends {
+  attach(nsp: Namespace, upstream: Upstream): EventForwarder;
+  /** Sends the disconnect of a socket whose instance was lost. */
+  sendLost(socket: HeldSocket): void;
+  /** Resolves once every call in flight has been answered (used while draining). */
+  idle(): Promise<void>;
+}
+
+export function createBackends(deps: BackendsDeps): Backends {
+  const upstreams = new Map<string, Upstream>();
+  const inFlight = new Set<Promise<unknown>>();
+  const track = <T>(p: Promise<T>): Promise<T> => {
+    inFlight.add(p);
+    const done = () => inFlight.delete(p);
+    p.then(done, done);
+    return p;
+  };
+  const sendDisconnect = (namespace: string, socket: SocketView, reason: string) => {
+    const upstream = upstreams.get(namespace);
+    if (!upstream) return;
+    track(upstream.call({ type: 'disconnect', namespace, socket, reason })).catch((err: unknown) =>
+      deps.log.warn('disconnect not delivered to the backend', {
+        namespace,
+        socketId: socket.id,
+        code: toErrorBody(err).code,
+      }),
+    );
+  };
+
+  const view = (socket: Socket): SocketView => {
+    const auth = Object.fromEntries(
+      Object.entries(socket.handshake.auth as Record<string, unknown>).filter(
+        ([k]) => !RECOVERY_AUTH_KEYS.has(k),
+      ),
+    );
+    return {
+      id: socket.id,
+      instanceId: deps.instanceId,
+      rooms: [...socket.rooms].filter((room) => room !== socket.id),
+      data: socket.data,
+      handshake: {
+        auth,
+        query: socket.handshake.query as Record<string, unknown>,
+        headers: safeHeaders(socket.handshake.headers),
+        address: socket.handshake.address,
+      },
+      ...(socket.recovered ? { recovered: true } : {}),
+    };
+  };
+
+  const apply = async (socket: Socket, reply: UpstreamReply) => {
+    const namespace = socket.nsp.name;
+    let changed = false;
+    if (reply.data !== undefined) {
+      socket.data = withRelayKeys(reply.data, socket.data);
+      changed = true;
+    }
+    for (const room of reply.join ?? []) {
+      if (!backendRoom(room, deps.log, namespace)) continue;
+      if (!socket.rooms.has(room) && socket.rooms.size > MAX_ROOMS_PER_SOCKET) {
+        deps.log.warn('backend join ignored: socket is at the room cap', { namespace, room });
+        continue;
+      }
+      await socket.join(room);
+      changed = true;
+    }
+    for (const room of reply.leave ?? []) {
+      if (room === socket.id || !backendRoom(room, deps.log, namespace)) continue;
+      await socket.leave(room);
+      changed = true;
+    }
+    if (changed) {
+      await deps.saveSession(socket);
+      await deps.holdings?.claim(heldOf(socket));
+    }
+    for (const emit of reply.emit ?? []) {
+      // Through the cluster bus, even to this socket: the emit is then in the stream and recoverable.
+      await deps.ops.publish(
+        { namespace, room: emit.room ?? socket.id, event: emit.event, data: emit.data },
+        'backend',
+      );
+    }
+    if (reply.disconnect) {
+      socket.emit(DISCONNECT_EVENT, {
+        code: reply.error?.code ?? ErrorCodes.UPSTREAM_REJECTED,
+        message: reply.error?.message ?? 'disconnected by the backend',
+      });
+      socket.disconnect(true);
+    }
+  };
+
+  const refusal = (body: { code: string; message: string }) => {
+    const error = new Error(body.message) as Error & { data: unknown };
+    error.data = { code: body.code };
+    return error;
+  };
+
+  return {
+    attach(nsp, upstream) {
+      upstreams.set(nsp.name, upstream);
+      const accepted = new WeakMap<Socket, UpstreamReply>();
+      // The backend decides on each new handshake; recovered sockets skip middlewares (see below).
+      nsp.use((socket, next) => {
+        track(upstream.call({ type: 'connect', namespace: nsp.name, socket: view(socket) })).then(
+          (reply) => {
+            if (reply.accept === false) return next(refusal(rejection(reply)));
+            if (reply.data !== undefined) socket.data = withRelayKeys(reply.data, socket.data);
+            accepted.set(socket, reply);
+            next();
+          },
+          (err: unknown) => next(refusal(toErrorBody(err))),
+        );
+      });
+      nsp.on('connection', (socket: Socket) => {
+        // Holding is claimed before anything else, and released only after the claim has landed.
+        const claimed = claim(socket);
+        // 'disconnecting' still has the socket's rooms.
+        socket.once('disconnecting', (reason: string) => {
+          const snapshot = view(socket);
+          void claimed.then(async () => {
+            if (await release(socket.id)) sendDisconnect(nsp.name, snapshot, reason);
+          });
+        });
+        const onAccepted = (reply: UpstreamReply | undefined) =>
+          reply &&
+          apply(socket, { ...reply, data: undefined }).catch((err: unknown) => logApplyError(err, socket));
+        if (!socket.recovered) {
+          void claimed.then(() => onAccepted(accepted.get(socket)));
+          return;
+        }
+        // A recovered socket is a new connection for the backend, which may still refuse it.
+        void claimed
+          .then(() => track(upstream.call({ type: 'connect', namespace: nsp.name, socket: view(socket) })))
+          .then((reply) => {
+            if (reply.accept === false) {
+              socket.emit(DISCONNECT_EVENT, rejection(reply));
+              socket.disconnect(true);
+              return;
+            }
+            return apply(socket, reply);
+          })
+          .catch((err: unknown) => logApplyError(err, socket));
+      });
+
+      return (socket, event, args, ack) => {
+        track(upstream.call({ type: 'event', namespace: nsp.name, socket: view(socket), event, args }))
+          .then(async (reply) => {
+            await apply(socket, reply);
+            ack?.(...(reply.ack ?? []));
+          })
+          .catch((err: unknown) => {
+            if (!(err instanceof RelayError)) logApplyError(err, socket);
+            ack?.({ ok: false, error: toErrorBody(err) });
+          });
+      };
+    },
+    sendLost(socket) {
+      const { holder: _holder, namespace, ...rest } = socket;
+      sendDisconnect(namespace, rest, 'instance lost');
+    },
+    async idle() {
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+    },
+  };
+
+  /** True when this call ended the socket's holding (or there is nothing to hold: single-node mode). */
+  async function release(socketId: string): Promise<boolean> {
+    if (!deps.holdings) return true;
+    try {
+      return (await deps.holdings.release(socketId)) !== undefined;
+    } catch (err) {
+      // Better twice than never: send it anyway; only a later loss of this instance could repeat it.
+      deps.log.warn('socket holding not released', { code: ErrorCodes.CLUSTER, error: String(err) });
+      return true;
+    }
+  }
+
+  async function claim(socket: Socket): Promise<void> {
+    if (!deps.holdings) return;
+    try {
+      const prev = await deps.holdings.claim(heldOf(socket));
+      if (!prev) return;
+      // The socket's previous connection ended elsewhere without its disconnect being sent: send it first.
+      const { holder, namespace, ...rest } = prev;
+      sendDisconnect(namespace, rest, deps.liveHoldings().has(holder) ? 'transport close' : 'instance lost');
+    } catch (err) {
+      deps.log.warn('socket holding not recorded', { code: ErrorCodes.CLUSTER, error: String(err) });
+    }
+  }
+
+  function logApplyError(err: unknown, socket: Socket) {
+    deps.log.warn('backend reply not applied', {
+      namespace: socket.nsp.name,
+      socketId: socket.id,
+      code: toErrorBody(err).code,
+      error: String(err),
+    });
+  }
+}
+
+function heldOf(socket: Socket) {
+  return {
+    id: socket.id,
+    namespace: socket.nsp.name,
+    rooms: [...socket.rooms].filter((room) => room !== socket.id),
+    data: socket.data,
+  };
+}
+
+/** Why a backend refused or dropped a socket; a backend may use codes of its own, passed on as given. */
+function rejection(reply: UpstreamReply): { code: string; message: string } {
+  return {
+    code: reply.error?.code ?? ErrorCodes.UPSTREAM_REJECTED,
+    message: reply.error?.message ?? 'refused by the backend',
+  };
+}
+
+function backendRoom(room: string, log: Logger, namespace: string): boolean {
+  try {
+    assertRoom(room);
+  } catch {
+    log.warn('backend join/leave ignored: bad room name', { namespace });
+    return false;
+  }
+  if (looksLikeSocketId(room)) {
+    log.warn('backend join/leave ignored: room shaped like a socket id', { namespace, room });
+    return false;
+  }
+  return true;
+}
+
+function withRelayKeys(data: unknown, current: unknown): unknown {
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) return data;
+  const kept: Record<string, unknown> = { ...(data as Record<string, unknown>) };
+  const owned = (current ?? {}) as Record<string, unknown>;
+  for (const key of RELAY_DATA_KEYS) if (owned[key] !== undefined) kept[key] = owned[key];
+  return kept;
+}
