@@ -83,7 +83,8 @@ export function createBackends(deps: BackendsDeps): Backends {
     };
   };
 
-  const apply = async (socket: Socket, reply: UpstreamReply) => {
+  /** Data and rooms; works before the socket is connected too (in the handshake middleware). */
+  const applyState = async (socket: Socket, reply: UpstreamReply): Promise<boolean> => {
     const namespace = socket.nsp.name;
     let changed = false;
     if (reply.data !== undefined) {
@@ -104,14 +105,15 @@ export function createBackends(deps: BackendsDeps): Backends {
       await socket.leave(room);
       changed = true;
     }
-    if (changed) {
-      await deps.saveSession(socket);
-      await deps.holdings?.claim(heldOf(socket));
-    }
+    return changed;
+  };
+
+  /** Emits and disconnect: only once the socket is connected. */
+  const applyActions = async (socket: Socket, reply: UpstreamReply) => {
     for (const emit of reply.emit ?? []) {
       // Through the cluster bus, even to this socket: the emit is then in the stream and recoverable.
       await deps.ops.publish(
-        { namespace, room: emit.room ?? socket.id, event: emit.event, data: emit.data },
+        { namespace: socket.nsp.name, room: emit.room ?? socket.id, event: emit.event, data: emit.data },
         'backend',
       );
     }
@@ -122,6 +124,15 @@ export function createBackends(deps: BackendsDeps): Backends {
       });
       socket.disconnect(true);
     }
+  };
+
+  /** A reply to a connected socket: state, persisted for recovery and lost-instance disconnects, then actions. */
+  const apply = async (socket: Socket, reply: UpstreamReply) => {
+    if (await applyState(socket, reply)) {
+      await deps.saveSession(socket);
+      await deps.holdings?.claim(heldOf(socket));
+    }
+    await applyActions(socket, reply);
   };
 
   const refusal = (body: { code: string; message: string }) => {
@@ -136,15 +147,18 @@ export function createBackends(deps: BackendsDeps): Backends {
       const accepted = new WeakMap<Socket, UpstreamReply>();
       // The backend decides on each new handshake; recovered sockets skip middlewares (see below).
       nsp.use((socket, next) => {
-        track(upstream.call({ type: 'connect', namespace: nsp.name, socket: view(socket) })).then(
-          (reply) => {
-            if (reply.accept === false) return next(refusal(rejection(reply)));
-            if (reply.data !== undefined) socket.data = withRelayKeys(reply.data, socket.data);
-            accepted.set(socket, reply);
-            next();
-          },
-          (err: unknown) => next(refusal(toErrorBody(err))),
-        );
+        track(upstream.call({ type: 'connect', namespace: nsp.name, socket: view(socket) }))
+          .then(
+            async (reply) => {
+              if (reply.accept === false) return next(refusal(rejection(reply)));
+              // Joined before the client hears `connect`, and recorded with the socket when it is claimed.
+              await applyState(socket, reply);
+              accepted.set(socket, reply);
+              next();
+            },
+            (err: unknown) => next(refusal(toErrorBody(err))),
+          )
+          .catch((err: unknown) => next(refusal(toErrorBody(err))));
       });
       nsp.on('connection', (socket: Socket) => {
         // Holding is claimed before anything else, and released only after the claim has landed.
@@ -156,11 +170,13 @@ export function createBackends(deps: BackendsDeps): Backends {
             if (await release(socket.id)) sendDisconnect(nsp.name, snapshot, reason);
           });
         });
-        const onAccepted = (reply: UpstreamReply | undefined) =>
-          reply &&
-          apply(socket, { ...reply, data: undefined }).catch((err: unknown) => logApplyError(err, socket));
         if (!socket.recovered) {
-          void claimed.then(() => onAccepted(accepted.get(socket)));
+          const reply = accepted.get(socket);
+          if (reply) {
+            void claimed
+              .then(() => applyActions(socket, reply))
+              .catch((err: unknown) => logApplyError(err, socket));
+          }
           return;
         }
         // A recovered socket is a new connection for the backend, which may still refuse it.

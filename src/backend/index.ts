@@ -1,0 +1,292 @@
+// `edge-relay/backend`: a worker of a namespace's work queue (`upstream: { queue: {} }`).
+
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { createClient } from 'redis';
+import type { RedisClient } from '../cluster/redis.js';
+import { defaultQueueStream } from '../config/namespaces.js';
+import { createEmitter, type NamespaceEmitter } from '../emitter/index.js';
+import { DISCONNECT_EVENT, ErrorCodes } from '../errors.js';
+import type { SocketView, UpstreamReply } from '../upstream/protocol.js';
+import { JOB_FIELD, type QueueJob, type QueueReply } from '../upstream/queue-protocol.js';
+
+export type { SocketView } from '../upstream/protocol.js';
+
+export interface BackendOptions {
+  /** Redis of the relay cluster. */
+  redisUrl: string;
+  /** The namespace whose queue this backend serves, e.g. `/jobs`. */
+  namespace: string;
+  /** Consumer group: backends of one group share the work; each group gets every job. */
+  group: string;
+  /** This backend's name in the group (default: host-pid-random). */
+  consumer?: string;
+  /** A job pending longer than this with a backend that stopped is taken over (XAUTOCLAIM). Default 30000. */
+  claimIdleMs?: number;
+  /** The queue stream, when the relay's config names one. */
+  stream?: string;
+  /** Jobs handled at once. Default 16. */
+  concurrency?: number;
+}
+
+/** What a handler gets: the socket, and what it can do to it. Effects apply on whichever instance holds it. */
+export interface BackendContext {
+  socket: SocketView;
+  /** Every argument of the client's event (the handler's `data` is the first). */
+  args: unknown[];
+  /** Sends `event(data)` to this socket. */
+  emit(event: string, data?: unknown): void;
+  to(room: string): { emit(event: string, data?: unknown): void };
+  join(room: string): void;
+  leave(room: string): void;
+  disconnect(): void;
+}
+
+export type EventHandler = (data: unknown, ctx: BackendContext) => unknown;
+
+export interface Backend {
+  /** The handler's result is the argument of the client's ack. */
+  handle(event: string, handler: EventHandler): Backend;
+  /** Throwing refuses the connection: the client's `connect_error` carries the error's message and `code`. */
+  onConnect(handler: (ctx: BackendContext) => unknown): Backend;
+  onDisconnect(handler: (ctx: BackendContext, reason: string) => unknown): Backend;
+  start(): Promise<void>;
+  /** Stops reading, lets the jobs in hand finish, and disconnects. */
+  close(): Promise<void>;
+}
+
+const BLOCK_MS = 1_000;
+
+export function createBackend(opts: BackendOptions): Backend {
+  const stream = opts.stream ?? defaultQueueStream(opts.namespace);
+  const consumer = opts.consumer ?? `${hostname()}-${process.pid}-${randomUUID().slice(0, 6)}`;
+  const claimIdleMs = opts.claimIdleMs ?? 30_000;
+  const concurrency = opts.concurrency ?? 16;
+  const handlers = new Map<string, EventHandler>();
+  let onConnect: ((ctx: BackendContext) => unknown) | undefined;
+  let onDisconnect: ((ctx: BackendContext, reason: string) => unknown) | undefined;
+
+  const client = createClient({ url: opts.redisUrl });
+  // XREADGROUP BLOCK holds its connection: it gets one of its own.
+  const reader = client.duplicate();
+  for (const c of [client, reader]) c.on('error', () => {});
+  const emitter = createEmitter({ client: client as RedisClient });
+  let running = false;
+  let loops: Promise<void>[] = [];
+
+  const handle = async (id: string, job: QueueJob) => {
+    const reply = await run(job);
+    if (job.replyTo) {
+      const message: QueueReply = { id: job.id, reply };
+      await client.publish(job.replyTo, JSON.stringify(message));
+    }
+    await client.xAck(stream, opts.group, id);
+  };
+
+  const run = async (job: QueueJob): Promise<UpstreamReply> => {
+    const nsp = emitter.of(job.namespace);
+    if (job.type === 'connect') {
+      const effects = connectEffects(job.socket);
+      const before = JSON.stringify(job.socket.data);
+      try {
+        await onConnect?.(effects.ctx);
+      } catch (err) {
+        return { accept: false, error: errorOf(err, ErrorCodes.UPSTREAM_REJECTED) };
+      }
+      return { ...effects.reply, ...dataChange(before, job.socket.data) };
+    }
+    const live = liveEffects(job.socket, job.type === 'event' ? job.args : [], nsp);
+    if (job.type === 'disconnect') {
+      await onDisconnect?.(live.ctx, job.reason);
+      await live.settled();
+      return {};
+    }
+    const handler = handlers.get(job.event);
+    if (!handler) {
+      const error = {
+        code: ErrorCodes.NO_HANDLER,
+        message: `no backend handler for ${JSON.stringify(job.event)}`,
+      };
+      return { ack: [{ ok: false, error }] };
+    }
+    const before = JSON.stringify(job.socket.data);
+    let result: unknown;
+    try {
+      result = await handler(job.args[0], live.ctx);
+    } catch (err) {
+      result = { ok: false, error: errorOf(err, ErrorCodes.UPSTREAM_HANDLER) };
+    }
+    await live.settled();
+    return { ack: result === undefined ? [] : [result], ...dataChange(before, job.socket.data) };
+  };
+
+  // Jobs in hand; reading pauses while `concurrency` of them run, so a stuck handler holds only its own job.
+  const inHand = new Set<Promise<void>>();
+  let slotFreed: () => void = () => {};
+  const dispatch = (entries: { id: string; message: Record<string, string> }[]) => {
+    for (const { id, message } of entries) {
+      const job = parseJob(message[JOB_FIELD]);
+      // An entry that is not a job never will be: acknowledge it away. A failed handle() leaves the job
+      // pending: this or another backend takes it over after claimIdleMs.
+      const done = (job ? handle(id, job) : client.xAck(stream, opts.group, id).then(() => {})).catch(
+        () => {},
+      );
+      inHand.add(done);
+      void done.then(() => {
+        inHand.delete(done);
+        slotFreed();
+      });
+    }
+  };
+  const freeSlots = async () => {
+    while (inHand.size >= concurrency && running) {
+      await new Promise<void>((resolve) => {
+        slotFreed = resolve;
+        setTimeout(resolve, BLOCK_MS).unref();
+      });
+    }
+    return concurrency - inHand.size;
+  };
+
+  const readLoop = async () => {
+    while (running) {
+      try {
+        const slots = await freeSlots();
+        if (!running) break;
+        const res = await reader.xReadGroup(
+          opts.group,
+          consumer,
+          { key: stream, id: '>' },
+          { COUNT: slots, BLOCK: BLOCK_MS },
+        );
+        for (const s of res ?? []) dispatch(s.messages);
+      } catch {
+        if (running) await sleep(BLOCK_MS);
+      }
+    }
+  };
+
+  const claimLoop = async () => {
+    while (running) {
+      try {
+        let cursor = '0-0';
+        do {
+          const slots = await freeSlots();
+          if (!running || slots === 0) break;
+          const res = await client.xAutoClaim(stream, opts.group, consumer, claimIdleMs, cursor, {
+            COUNT: slots,
+          });
+          cursor = res.nextId;
+          dispatch(res.messages.filter((m): m is NonNullable<typeof m> => m !== null));
+        } while (running && cursor !== '0-0');
+      } catch {}
+      await sleep(Math.min(claimIdleMs / 2, 5_000));
+    }
+  };
+
+  const backend: Backend = {
+    handle(event, handler) {
+      handlers.set(event, handler);
+      return backend;
+    },
+    onConnect(handler) {
+      onConnect = handler;
+      return backend;
+    },
+    onDisconnect(handler) {
+      onDisconnect = handler;
+      return backend;
+    },
+    async start() {
+      await Promise.all([client.connect(), reader.connect()]);
+      try {
+        // A new group starts at the end: jobs from before any backend of the group existed are not replayed.
+        await client.xGroupCreate(stream, opts.group, '$', { MKSTREAM: true });
+      } catch (err) {
+        if (!String(err).includes('BUSYGROUP')) throw err;
+      }
+      running = true;
+      loops = [readLoop(), claimLoop()];
+    },
+    async close() {
+      running = false;
+      await Promise.all(loops);
+      await Promise.all(inHand);
+      await Promise.all([client, reader].map((c) => (c.isOpen ? c.quit() : undefined)));
+    },
+  };
+  return backend;
+}
+
+/** For a connect, effects go back in the reply: the socket is not connected until the relay applies them. */
+function connectEffects(socket: SocketView) {
+  const reply: Required<Pick<UpstreamReply, 'join' | 'leave' | 'emit'>> & { disconnect?: boolean } = {
+    join: [],
+    leave: [],
+    emit: [],
+  };
+  const ctx: BackendContext = {
+    socket,
+    args: [],
+    emit: (event, data) => reply.emit.push({ event, data }),
+    to: (room) => ({ emit: (event, data) => reply.emit.push({ room, event, data }) }),
+    join: (room) => reply.join.push(room),
+    leave: (room) => reply.leave.push(room),
+    disconnect: () => {
+      reply.disconnect = true;
+    },
+  };
+  return { ctx, reply };
+}
+
+/**
+ * For events, effects go straight into the cluster's stream, in call order: they reach the socket on
+ * whichever instance holds it, and a reconnecting client recovers them.
+ */
+function liveEffects(socket: SocketView, args: unknown[], nsp: NamespaceEmitter) {
+  const writes: Promise<unknown>[] = [];
+  const self = nsp.to(socket.id);
+  const ctx: BackendContext = {
+    socket,
+    args,
+    emit: (event, data) => void writes.push(self.emit(event, data)),
+    to: (room) => ({ emit: (event, data) => void writes.push(nsp.to(room).emit(event, data)) }),
+    join: (room) => void writes.push(self.socketsJoin(room)),
+    leave: (room) => void writes.push(self.socketsLeave(room)),
+    disconnect: () => {
+      writes.push(
+        self.emit(DISCONNECT_EVENT, {
+          code: ErrorCodes.UPSTREAM_REJECTED,
+          message: 'disconnected by the backend',
+        }),
+      );
+      writes.push(self.disconnectSockets(true));
+    },
+  };
+  return { ctx, settled: () => Promise.all(writes) };
+}
+
+function parseJob(raw: string | undefined): QueueJob | undefined {
+  try {
+    const job = JSON.parse(raw ?? '') as QueueJob;
+    return job && typeof job === 'object' && typeof job.id === 'string' ? job : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function dataChange(before: string, data: unknown): Pick<UpstreamReply, 'data'> {
+  return JSON.stringify(data) === before ? {} : { data };
+}
+
+function errorOf(err: unknown, fallback: string): { code: string; message: string } {
+  const e = err as { code?: unknown; message?: unknown } | undefined;
+  return {
+    code: typeof e?.code === 'string' ? e.code : fallback,
+    message: typeof e?.message === 'string' ? e.message : String(err),
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

@@ -1,0 +1,101 @@
+// `edge-relay/emitter`: push to a relay cluster from any process that reaches its Redis.
+
+import { encode } from '@msgpack/msgpack';
+import { createClient } from 'redis';
+import { MessageType } from 'socket.io-adapter';
+import { PacketType } from 'socket.io-parser';
+import type { RedisClient } from '../cluster/redis.js';
+import { streamsKeys } from '../cluster/streams.js';
+
+/** Sends into one namespace; `to`/`in` narrow it to rooms (a socket id is a room), `except` excludes. */
+export interface NamespaceEmitter {
+  to(room: string | string[]): NamespaceEmitter;
+  in(room: string | string[]): NamespaceEmitter;
+  except(room: string | string[]): NamespaceEmitter;
+  /** Broadcasts `event(data)`; resolves with the stream id once it is in the cluster's stream. */
+  emit(event: string, data: unknown): Promise<string>;
+  /** The selected sockets join `rooms`, on whichever instance holds them. */
+  socketsJoin(rooms: string | string[]): Promise<string>;
+  socketsLeave(rooms: string | string[]): Promise<string>;
+  disconnectSockets(close?: boolean): Promise<string>;
+}
+
+export interface Emitter {
+  of(namespace: string): NamespaceEmitter;
+  /** Closes the Redis connection if the emitter opened it. */
+  close(): Promise<void>;
+}
+
+export interface EmitterOptions {
+  /** Redis of the relay cluster (redis:// or rediss://); or pass `client`. */
+  redisUrl?: string;
+  /** A connected node-redis v4 client to use instead of opening one. */
+  client?: RedisClient;
+}
+
+/** What an emitter writes as the sender of its entries: never equal to a relay adapter's uid. */
+const EMITTER_UID = 'emitter';
+
+/**
+ * Writes entries in the Redis Streams adapter's own format, so what it sends is delivered by every relay
+ * instance and replayed to clients that reconnect, exactly like a broadcast made on a relay.
+ */
+export function createEmitter(opts: EmitterOptions): Emitter {
+  if (!opts.client && !opts.redisUrl) throw new TypeError('createEmitter needs redisUrl or client');
+  const owned = opts.client ? undefined : createClient({ url: opts.redisUrl });
+  const client = (opts.client ?? owned) as RedisClient;
+  owned?.on('error', () => {});
+  const connected = owned ? owned.connect().then(() => undefined) : Promise.resolve();
+
+  const write = async (nsp: string, type: MessageType, data: unknown) => {
+    await connected;
+    return client.xAdd(streamsKeys.stream, '*', {
+      uid: EMITTER_UID,
+      nsp,
+      type: String(type),
+      data: encodeData(data),
+    });
+  };
+
+  const scoped = (nsp: string, rooms: Set<string>, except: Set<string>): NamespaceEmitter => {
+    const selection = () => ({ rooms: [...rooms], except: [...except], flags: {} });
+    const add = (set: Set<string>, room: string | string[]) =>
+      new Set([...set, ...(Array.isArray(room) ? room : [room])]);
+    return {
+      to: (room) => scoped(nsp, add(rooms, room), except),
+      in: (room) => scoped(nsp, add(rooms, room), except),
+      except: (room) => scoped(nsp, rooms, add(except, room)),
+      emit: (event, data) =>
+        write(nsp, MessageType.BROADCAST, {
+          packet: { type: PacketType.EVENT, data: [event, data], nsp },
+          opts: selection(),
+        }),
+      socketsJoin: (r) =>
+        write(nsp, MessageType.SOCKETS_JOIN, { opts: selection(), rooms: Array.isArray(r) ? r : [r] }),
+      socketsLeave: (r) =>
+        write(nsp, MessageType.SOCKETS_LEAVE, { opts: selection(), rooms: Array.isArray(r) ? r : [r] }),
+      disconnectSockets: (close = false) =>
+        write(nsp, MessageType.DISCONNECT_SOCKETS, { opts: selection(), close }),
+    };
+  };
+
+  return {
+    of: (namespace) => scoped(namespace.startsWith('/') ? namespace : `/${namespace}`, new Set(), new Set()),
+    async close() {
+      await connected.catch(() => {});
+      if (owned?.isOpen) await owned.quit();
+    },
+  };
+}
+
+/** The adapter's encoding: JSON, or base64 MessagePack when the data carries binary. */
+function encodeData(data: unknown): string {
+  return hasBinary(data) ? Buffer.from(encode(data)).toString('base64') : JSON.stringify(data);
+}
+
+function hasBinary(value: unknown): boolean {
+  if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) return true;
+  if (Array.isArray(value)) return value.some(hasBinary);
+  if (value && typeof value === 'object') return Object.values(value).some(hasBinary);
+  return false;
+}

@@ -1,0 +1,385 @@
+// Serverless-style backends against real processes: an HTTP function served by this test, work-queue
+// workers in their own processes importing `edge-relay/backend` from another project, three relays over
+// a real Redis, and the durable disconnects of a killed instance.
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { createEmitter } from '../../src/emitter/index.js';
+import { ask, client, closeClients, collect, received } from '../helpers/clients.js';
+import { exited, track, waitFor } from '../helpers/processes.js';
+import { type RedisServer, startRedis } from '../helpers/redis.js';
+import { type RelayProcess, startRelay } from '../helpers/relay.js';
+import { toolAvailable } from '../helpers/tools.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON from the relay, the function and workers, read field by field
+type Json = any;
+
+const SECRET = 'function-secret-0123456789';
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+
+type Call = {
+  type: string;
+  namespace: string;
+  socket: Record<string, Json>;
+  event?: string;
+  args?: Json[];
+  reason?: string;
+};
+
+/** A function backend: checks the signature of every call, records it, answers by event name. */
+async function startFunction() {
+  const calls: Call[] = [];
+  let badSignatures = 0;
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const expected = Buffer.from(`sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`);
+      const given = Buffer.from(String(req.headers['x-relay-signature'] ?? ''));
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+        badSignatures++;
+        res.writeHead(401).end();
+        return;
+      }
+      const call = JSON.parse(body.toString()) as Call;
+      calls.push(call);
+      const answer = (status: number, reply: unknown) =>
+        res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(reply));
+      if (call.type === 'connect') {
+        if (call.socket.handshake.auth.user === 'mallory') {
+          return answer(200, {
+            accept: false,
+            error: { code: 'APP_DENIED', message: 'mallory may not enter' },
+          });
+        }
+        return answer(200, {
+          data: { user: call.socket.handshake.auth.user, role: 'member' },
+          join: ['team:1'],
+        });
+      }
+      if (call.type === 'disconnect') return answer(204, {});
+      if (call.event === 'shout') {
+        return answer(200, {
+          ack: [{ ok: true, heard: call.args?.[0] }],
+          emit: [
+            { room: 'team:1', event: 'shouted', data: { by: call.socket.data.user, text: call.args?.[0] } },
+          ],
+        });
+      }
+      if (call.event === 'fail') return answer(500, { oops: true });
+      if (call.event === 'garbage') return res.writeHead(200).end('not json');
+      if (call.event === 'slow') return setTimeout(() => answer(200, { ack: ['late'] }), 3_000).unref();
+      return answer(200, { ack: [{ ok: true }] });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/relay`,
+    calls,
+    badSignatures: () => badSignatures,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** Another project that installs edge-relay: its own folder, with the package linked into node_modules. */
+function consumerProject(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-worker-'));
+  mkdirSync(join(dir, 'node_modules'));
+  symlinkSync(REPO, join(dir, 'node_modules', 'edge-relay'), 'dir');
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'worker', type: 'module', private: true }));
+  writeFileSync(
+    join(dir, 'worker.mjs'),
+    `import { createBackend } from 'edge-relay/backend';
+const [redisUrl, name, mode] = process.argv.slice(2);
+const log = (line) => console.log(JSON.stringify({ by: name, ...line }));
+const backend = createBackend({ redisUrl, namespace: '/jobs', group: 'workers', consumer: name, claimIdleMs: 1000 });
+backend.handle('task', async (data, ctx) => {
+  log({ handled: data.n, socket: ctx.socket.id });
+  if (mode === 'hold') await new Promise(() => {});
+  await new Promise((r) => setTimeout(r, 20));
+  ctx.to('jobs:all').emit('progress', { n: data.n, by: name });
+  return { ok: true, n: data.n, by: name, worker: ctx.socket.data.worker };
+});
+backend.onConnect((ctx) => {
+  if (ctx.socket.handshake.auth.user === 'mallory') throw Object.assign(new Error('no jobs for mallory'), { code: 'APP_DENIED' });
+  ctx.socket.data = { ...ctx.socket.data, worker: name };
+  ctx.join('jobs:all');
+});
+backend.onDisconnect((ctx, reason) => log({ disconnect: ctx.socket.id, reason }));
+await backend.start();
+log({ ready: true });
+process.on('SIGTERM', async () => { await backend.close(); process.exit(0); });
+`,
+  );
+  return dir;
+}
+
+interface Worker {
+  child: ChildProcess;
+  lines: Array<Record<string, Json>>;
+}
+
+async function startWorker(dir: string, redisUrl: string, name: string, mode = 'normal'): Promise<Worker> {
+  const child = track(
+    spawn(process.execPath, ['worker.mjs', redisUrl, name, mode], {
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }),
+  );
+  const lines: Array<Record<string, Json>> = [];
+  let buffer = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString();
+    for (let i = buffer.indexOf('\n'); i >= 0; i = buffer.indexOf('\n')) {
+      lines.push(JSON.parse(buffer.slice(0, i)));
+      buffer = buffer.slice(i + 1);
+    }
+  });
+  await waitFor(`worker ${name} ready`, () => lines.some((l) => l.ready), 15_000);
+  return { child, lines };
+}
+
+describe('backends', () => {
+  let redis: RedisServer | undefined;
+  let fn: Awaited<ReturnType<typeof startFunction>>;
+  let project: string;
+  let relays: RelayProcess[] = [];
+  const workers: Worker[] = [];
+
+  before(async () => {
+    if (!toolAvailable('redis-server')) return;
+    redis = await startRedis();
+    fn = await startFunction();
+    project = consumerProject();
+    const dir = mkdtempSync(join(tmpdir(), 'relay-config-'));
+    const config = join(dir, 'relay.json');
+    writeFileSync(
+      config,
+      JSON.stringify({
+        namespaces: {
+          '/app': {
+            join: ['*'],
+            publish: ['*'],
+            upstream: { http: { url: fn.url, secret: SECRET, timeoutMs: 1000 } },
+          },
+          '/jobs': { join: ['*'], publish: ['*'], upstream: { queue: { timeoutMs: 20_000 } } },
+        },
+      }),
+    );
+    const common = ['--redis-url', redis.url, '--config', config, '--instance-timeout', '6000'];
+    relays = await Promise.all(
+      ['A', 'B', 'C'].map((id, i) =>
+        startRelay([...common, '--instance-id', id, '--transport', i === 1 ? 'ws' : 'uws']),
+      ),
+    );
+  });
+  after(async () => {
+    closeClients();
+    for (const w of workers) w.child.kill('SIGKILL');
+    await Promise.all(relays.map((r) => r.stop('SIGKILL')));
+    await fn?.close();
+    await redis?.stop();
+    if (project) rmSync(project, { recursive: true, force: true });
+  });
+
+  test('HTTP function: connect refused with its code, accepted with data and rooms; events answered with acks and emits across instances', async (t) => {
+    if (!redis) return t.skip('redis-server is not installed');
+    const [a, b] = relays as [RelayProcess, RelayProcess];
+    await assert.rejects(
+      client(a.url, { auth: { user: 'mallory' } }, '/app'),
+      (err: Error & { data?: Json }) => {
+        assert.equal(err.message, 'mallory may not enter');
+        assert.equal(err.data?.code, 'APP_DENIED');
+        return true;
+      },
+    );
+    const alice = await client(a.url, { auth: { user: 'alice' } }, '/app');
+    const bob = await client(b.url, { auth: { user: 'bob' }, transports: ['websocket'] }, '/app');
+    const atAlice = collect<Json>(alice, 'shouted');
+    const atBob = collect<Json>(bob, 'shouted');
+
+    assert.deepEqual(await ask(alice, 'shout', 'hello'), { ok: true, heard: 'hello' });
+    assert.deepEqual(await ask(alice, 'shout', 'again'), { ok: true, heard: 'again' });
+    await received('shouts at bob', atBob, 2);
+    await received('shouts at alice', atAlice, 2);
+    await new Promise((r) => setTimeout(r, 300));
+    const expected = [
+      { by: 'alice', text: 'hello' },
+      { by: 'alice', text: 'again' },
+    ];
+    assert.deepEqual(
+      atBob,
+      expected,
+      'bob (other instance, joined by the function) got each emit once, in order',
+    );
+    assert.deepEqual(atAlice, expected);
+
+    const shout = fn.calls.find((c) => c.type === 'event' && c.event === 'shout' && c.socket.id === alice.id);
+    assert.ok(shout, 'the function saw the event');
+    assert.equal(shout.socket.instanceId, 'A');
+    assert.deepEqual(shout.socket.rooms, ['team:1']);
+    assert.equal(shout.socket.data.role, 'member', 'connect data became socket.data');
+    assert.equal(shout.socket.handshake.headers.cookie, undefined);
+    assert.equal(fn.badSignatures(), 0, 'every call carried a valid signature');
+  });
+
+  test('HTTP function: 500, invalid JSON and timeout give coded error acks within the timeout; the relay keeps serving', async (t) => {
+    if (!redis) return t.skip('redis-server is not installed');
+    const [a] = relays as [RelayProcess];
+    const carol = await client(a.url, { auth: { user: 'carol' } }, '/app');
+    const fail = await ask<Json>(carol, 'fail');
+    assert.equal(fail.ok, false);
+    assert.equal(fail.error.code, 'RLY_ERR_UPSTREAM_STATUS');
+    assert.equal((await ask<Json>(carol, 'garbage')).error.code, 'RLY_ERR_UPSTREAM_INVALID');
+    const started = Date.now();
+    const slow = await ask<Json>(carol, 'slow');
+    const took = Date.now() - started;
+    assert.equal(slow.error.code, 'RLY_ERR_UPSTREAM_TIMEOUT');
+    assert.ok(took >= 900 && took < 2_500, `timed out after the 1000 ms timeout (took ${took} ms)`);
+    assert.deepEqual(await ask(carol, 'ping'), { ok: true }, 'the same socket is still served');
+    assert.equal(carol.connected, true);
+  });
+
+  test('HTTP function: a disconnect is delivered once, with its reason', async (t) => {
+    if (!redis) return t.skip('redis-server is not installed');
+    const [a] = relays as [RelayProcess];
+    const dave = await client(a.url, { auth: { user: 'dave' } }, '/app');
+    const id = dave.id;
+    dave.disconnect();
+    await waitFor('disconnect call', () =>
+      fn.calls.find((c) => c.type === 'disconnect' && c.socket.id === id),
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    const disconnects = fn.calls.filter((c) => c.type === 'disconnect' && c.socket.id === id);
+    assert.equal(disconnects.length, 1);
+    assert.equal(disconnects[0]?.reason, 'client namespace disconnect');
+    assert.deepEqual(disconnects[0]?.socket.rooms, ['team:1']);
+  });
+
+  test('emitter: a push from another process reaches a room on every instance, once', async (t) => {
+    if (!redis) return t.skip('redis-server is not installed');
+    const [a, b] = relays as [RelayProcess, RelayProcess];
+    const x = await client(a.url, { auth: { user: 'x' } }, '/app');
+    const y = await client(b.url, { auth: { user: 'y' } }, '/app');
+    const atX = collect<Json>(x, 'news');
+    const atY = collect<Json>(y, 'news');
+    const emitter = createEmitter({ redisUrl: redis.url });
+    for (let n = 1; n <= 3; n++) await emitter.of('/app').to('team:1').emit('news', { n });
+    await emitter
+      .of('/app')
+      .to(y.id as string)
+      .emit('news', { n: 'direct' });
+    await emitter.close();
+    await received('news at y', atY, 4);
+    await received('news at x', atX, 3);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(atX, [{ n: 1 }, { n: 2 }, { n: 3 }]);
+    assert.deepEqual(atY, [{ n: 1 }, { n: 2 }, { n: 3 }, { n: 'direct' }]);
+  });
+
+  test('work queue: two workers from another project share 20 tasks, each processed once and acked', async (t) => {
+    if (!redis) return t.skip('redis-server is not installed');
+    const [a, b] = relays as [RelayProcess, RelayProcess];
+    workers.push(await startWorker(project, redis.url, 'w1'), await startWorker(project, redis.url, 'w2'));
+    await assert.rejects(
+      client(a.url, { auth: { user: 'mallory' } }, '/jobs'),
+      (err: Error & { data?: Json }) => {
+        assert.equal(err.data?.code, 'APP_DENIED');
+        return true;
+      },
+    );
+    const erin = await client(a.url, { auth: { user: 'erin' } }, '/jobs');
+    const watcher = await client(b.url, { auth: { user: 'watcher' } }, '/jobs');
+    const progress = collect<Json>(watcher, 'progress');
+    const acks = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => erin.timeout(15_000).emitWithAck('task', { n: i + 1 })),
+    );
+    assert.deepEqual(
+      acks.map((ack) => ack.n),
+      Array.from({ length: 20 }, (_, i) => i + 1),
+    );
+    for (const ack of acks)
+      assert.ok(ack.worker === 'w1' || ack.worker === 'w2', 'connect data reached the worker');
+    const handled = workers.flatMap((w) =>
+      w.lines.filter((l) => l.handled !== undefined && l.socket === erin.id),
+    );
+    assert.deepEqual(
+      handled.map((l) => l.handled).sort((p, q) => p - q),
+      Array.from({ length: 20 }, (_, i) => i + 1),
+      'each task handled exactly once',
+    );
+    const by = new Set(handled.map((l) => l.by));
+    assert.deepEqual([...by].sort(), ['w1', 'w2'], 'both workers took a share');
+    await received('progress at the watcher (joined to jobs:all by onConnect)', progress, 20);
+    assert.equal(progress.length, 20);
+  });
+
+  test('work queue: tasks held by a killed worker are redelivered to another and acked', async (t) => {
+    if (!redis) return t.skip('redis-server is not installed');
+    const [a] = relays as [RelayProcess];
+    for (const w of workers.splice(0)) {
+      w.child.kill('SIGTERM');
+      await exited(w.child);
+    }
+    const holder = await startWorker(project, redis.url, 'holder', 'hold');
+    const frank = await client(a.url, { auth: { user: 'frank' } }, '/jobs');
+    const pending = Array.from({ length: 5 }, (_, i) =>
+      frank.timeout(15_000).emitWithAck('task', { n: 100 + i }),
+    );
+    await waitFor(
+      'the holder took all 5 tasks',
+      () => holder.lines.filter((l) => l.handled >= 100).length === 5,
+    );
+    holder.child.kill('SIGKILL');
+    await exited(holder.child);
+    const rescuer = await startWorker(project, redis.url, 'rescuer');
+    workers.push(rescuer);
+    const acks = await Promise.all(pending);
+    assert.deepEqual(
+      acks.map((ack) => [ack.n, ack.by]),
+      [100, 101, 102, 103, 104].map((n) => [n, 'rescuer']),
+    );
+  });
+
+  test('the instance holding sockets is killed: each disconnect reaches the function and the queue backend exactly once', async (t) => {
+    if (!redis) return t.skip('redis-server is not installed');
+    const [, b] = relays as [RelayProcess, RelayProcess];
+    const gina = await client(b.url, { auth: { user: 'gina' }, reconnection: false }, '/app');
+    const hank = await client(b.url, { auth: { user: 'hank' }, reconnection: false }, '/jobs');
+    const ginaId = gina.id as string;
+    const hankId = hank.id as string;
+    const killedAt = Date.now();
+    await b.stop('SIGKILL');
+    const lost = await waitFor(
+      'instance-lost disconnects',
+      () => {
+        const atFunction = fn.calls.filter((c) => c.type === 'disconnect' && c.socket.id === ginaId);
+        const atQueue = workers.flatMap((w) => w.lines.filter((l) => l.disconnect === hankId));
+        return atFunction.length > 0 && atQueue.length > 0 && { atFunction, atQueue };
+      },
+      30_000,
+    );
+    const tookMs = Date.now() - killedAt;
+    // Two survivors sweep every heartbeat: wait two more rounds to see that nobody sends it again.
+    await new Promise((r) => setTimeout(r, 11_000));
+    const atFunction = fn.calls.filter((c) => c.type === 'disconnect' && c.socket.id === ginaId);
+    const atQueue = workers.flatMap((w) => w.lines.filter((l) => l.disconnect === hankId));
+    assert.equal(atFunction.length, 1, 'the function got the disconnect once');
+    assert.equal(atQueue.length, 1, 'the queue backend got the disconnect once');
+    assert.equal(atFunction[0]?.reason, 'instance lost');
+    assert.equal(atQueue[0]?.reason, 'instance lost');
+    assert.equal(atFunction[0]?.socket.instanceId, 'B');
+    assert.deepEqual(atFunction[0]?.socket.rooms, ['team:1']);
+    assert.equal(atFunction[0]?.socket.data.user, 'gina');
+    assert.ok(lost.atFunction.length === 1);
+    console.log(`# instance-lost disconnects delivered ${tookMs} ms after kill -9 (timeout 6000 ms)`);
+  });
+});
