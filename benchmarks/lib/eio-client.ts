@@ -2,14 +2,14 @@
 // A full socket.io-client per connection costs more memory than the server side being measured; this one
 // keeps a WebSocket, a few fields and a pending-ack map.
 import WebSocket from 'ws';
-
-export type EventHandler = (event: string, args: unknown[]) => void;
+import { type BenchEvent, parseBenchEvent } from './bench-event.js';
 
 export interface LeanSocketOptions {
   localAddress?: string | undefined;
   /** Ask for connection state recovery with this session (the pid and last offset of a previous socket). */
   recover?: { pid: string; offset: string } | undefined;
-  onEvent?: EventHandler;
+  /** The benchmark's broadcast frames, read without JSON.parse; other events only update the offset. */
+  onBenchEvent?: (event: BenchEvent) => void;
   onClose?: (socket: LeanSocket) => void;
 }
 
@@ -39,6 +39,8 @@ export class LeanSocket {
         localAddress: this.opts.localAddress,
         perMessageDeflate: false,
         handshakeTimeout: timeoutMs,
+        // Text frames from the server under test; checking their UTF-8 is cost the generator can skip.
+        skipUTF8Validation: true,
       });
       this.ws = ws;
       let settled = false;
@@ -63,6 +65,15 @@ export class LeanSocket {
       });
       ws.on('message', (raw: Buffer, isBinary: boolean) => {
         if (isBinary) return;
+        if (this.opts.onBenchEvent && raw[0] === 52 && raw[1] === 50) {
+          const event = parseBenchEvent(raw);
+          if (event) {
+            // What socket.io-client does: with a session, the last string argument is the recovery offset.
+            if (this.pid !== undefined && event.offset !== undefined) this.lastOffset = event.offset;
+            this.opts.onBenchEvent(event);
+            return;
+          }
+        }
         const text = raw.toString();
         switch (text.charCodeAt(0)) {
           case 48: // '0' Engine.IO open
@@ -112,7 +123,6 @@ export class LeanSocket {
     // What socket.io-client does: with a session, the last string argument is the recovery offset.
     const last = args[args.length - 1];
     if (this.pid !== undefined && typeof last === 'string') this.lastOffset = last;
-    this.opts.onEvent?.(String(args[0]), args.slice(1));
   }
 
   /** Emits `event(...args)` and resolves with the ack's arguments (rejects after `timeoutMs`). */

@@ -8,8 +8,11 @@ import type { Reply, Request } from './protocol.js';
 const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
 /** Sockets one load-generator process holds at most (the open-files limit is 20000 per process). */
 export const MAX_SOCKETS_PER_WORKER = 15_000;
-/** Loopback source addresses: ~28k ephemeral ports each towards one server port. */
-export const LOCAL_ADDRESSES = Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 1}`);
+/**
+ * Loopback source addresses: ~28k ephemeral ports each. 32 of them keep ports free even with the last
+ * scenario's 54k closed sockets still in TIME_WAIT (60 s).
+ */
+export const LOCAL_ADDRESSES = Array.from({ length: 32 }, (_, i) => `127.0.0.${i + 1}`);
 
 export class LoadWorker {
   private nextId = 0;

@@ -19,14 +19,25 @@ export interface ServerProcess {
   adminUrl: string | undefined;
   logs: Array<Record<string, unknown>>;
   kill(signal?: NodeJS.Signals): Promise<number | string>;
+  /** SIGTERM, then SIGKILL if it has not exited within a few seconds. */
+  stop(): Promise<number | string>;
 }
 
 /** The relay binary; BENCH_RELAY_BIN points at another build (for example a checkout of a release). */
 const RELAY_BIN = process.env.BENCH_RELAY_BIN ?? BIN;
+/**
+ * Extra Node options for every server process, for profiling a scenario, e.g.
+ * `BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"` (servers are stopped with SIGTERM first,
+ * so the relay exits normally and Node writes the profile).
+ */
+const SERVER_NODE_ARGS = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+/** How long a stopped server may take to exit by itself before it is killed. */
+const STOP_GRACE_MS = 5_000;
 
 /** The relay CLI on loopback with the benchmark GC preload. */
 export function startRelayProcess(transport: Transport, args: string[] = []): Promise<ServerProcess> {
   return startServer(`relay-${transport}`, [
+    ...SERVER_NODE_ARGS,
     '--import',
     GC_PRELOAD,
     RELAY_BIN,
@@ -46,6 +57,7 @@ export function startRelayProcess(transport: Transport, args: string[] = []): Pr
 /** The seed architecture: plain Socket.IO + classic `@socket.io/redis-adapter` (see seed-server.ts). */
 export function startSeedProcess(transport: Transport, redisUrl: string): Promise<ServerProcess> {
   return startServer(`seed-${transport}`, [
+    ...SERVER_NODE_ARGS,
     '--import',
     'tsx',
     '--import',
@@ -73,6 +85,14 @@ async function startServer(name: string, nodeArgs: string[]): Promise<ServerProc
     async kill(signal: NodeJS.Signals = 'SIGKILL') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited(child);
+    },
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return exited(child);
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+      const code = await exited(child);
+      clearTimeout(timer);
+      return code;
     },
   };
 }

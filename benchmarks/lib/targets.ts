@@ -6,14 +6,31 @@ import { type ServerProcess, startRelayProcess, startSeedProcess, type Transport
 export interface Target {
   /** Key in the results: `uws`, `ws`, `pubsub-ws`, `pubsub-uws`. */
   key: string;
+  /** `seed`: benchmarks/seed-server.ts, plain Socket.IO with the classic adapter, none of the relay's code. */
   kind: 'relay' | 'seed';
   transport: Transport;
+  /** The cluster bus: Redis Streams (the relay's) or classic Pub/Sub (`@socket.io/redis-adapter`). */
+  adapter: 'streams' | 'pubsub';
 }
 
-export const RELAY_UWS: Target = { key: 'uws', kind: 'relay', transport: 'uws' };
-export const RELAY_WS: Target = { key: 'ws', kind: 'relay', transport: 'ws' };
-export const SEED_WS: Target = { key: 'pubsub-ws', kind: 'seed', transport: 'ws' };
-export const SEED_UWS: Target = { key: 'pubsub-uws', kind: 'seed', transport: 'uws' };
+export const RELAY_UWS: Target = { key: 'uws', kind: 'relay', transport: 'uws', adapter: 'streams' };
+export const RELAY_WS: Target = { key: 'ws', kind: 'relay', transport: 'ws', adapter: 'streams' };
+/** The seeds' deployment, the baseline of every figure. */
+export const SEED_WS: Target = { key: 'pubsub-ws', kind: 'seed', transport: 'ws', adapter: 'pubsub' };
+/**
+ * The Pub/Sub side of Streams vs Pub/Sub on cross-instance, on uWS like the relay it is compared with. The
+ * relay has no `--adapter pubsub` yet (issue 7), so the seed server stands in; once it has, change `kind`
+ * to 'relay' and the same scenario runs the relay with `--adapter pubsub` (labels follow).
+ */
+export const PUBSUB_UWS: Target = { key: 'pubsub-uws', kind: 'seed', transport: 'uws', adapter: 'pubsub' };
+
+/** How reports name a target. */
+export function labelOf(target: Target): string {
+  const bus = target.adapter === 'streams' ? 'Streams' : 'classic Pub/Sub';
+  if (target.kind === 'relay') return `relay, ${target.transport} (${bus})`;
+  const what = `Socket.IO + ${target.transport} + ${bus}`;
+  return target === SEED_WS ? `seed: ${what}` : `${what} (seed-server.ts)`;
+}
 
 export interface Cluster {
   servers: ServerProcess[];
@@ -38,6 +55,7 @@ export async function startCluster(
           ? await startSeedProcess(target.transport, redis?.url as string)
           : await startRelayProcess(target.transport, [
               ...(redis ? ['--redis-url', redis.url, '--instance-id', `bench-${i}`] : []),
+              ...(redis && target.adapter === 'pubsub' ? ['--adapter', 'pubsub'] : []),
               ...(opts.relayArgs ?? []),
             ]),
       );
@@ -50,7 +68,7 @@ export async function startCluster(
   return {
     servers,
     async stop() {
-      await Promise.all(servers.map((s) => s.kill('SIGKILL')));
+      await Promise.all(servers.map((s) => s.stop()));
       await redis?.stop();
     },
   };

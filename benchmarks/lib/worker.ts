@@ -2,6 +2,7 @@
 // to a room, publishes at a paced rate, measures publish→receive latency, and, for recovery storms,
 // reconnects with the Socket.IO session and counts every sequence number each client received.
 
+import type { BenchEvent } from './bench-event.js';
 import { LeanSocket } from './eio-client.js';
 import { Histogram } from './histogram.js';
 import type { Reply, Request } from './protocol.js';
@@ -28,13 +29,11 @@ const publishers = new Map<string, LeanSocket[]>();
 let stopPublishing = false;
 let currentPublish: Promise<Reply> | undefined;
 
-function onEvent(client: Client, event: string, args: unknown[]): void {
-  if (event !== 'm') return;
-  const data = args[0] as { t: number; s: number };
+function onBenchEvent(client: Client, event: BenchEvent): void {
   received++;
-  hist.record(now() - data.t);
-  if (client.seqs && data.s < client.seqs.length) {
-    client.seqs[data.s] = Math.min(255, (client.seqs[data.s] ?? 0) + 1);
+  hist.record(now() - event.sentAt);
+  if (client.seqs && event.seq < client.seqs.length) {
+    client.seqs[event.seq] = Math.min(255, (client.seqs[event.seq] ?? 0) + 1);
   }
 }
 
@@ -48,7 +47,7 @@ function newClient(urlIndex: number, localAddress: string | undefined): Client {
   };
   client.socket = new LeanSocket({
     localAddress,
-    onEvent: (event, args) => onEvent(client, event, args),
+    onBenchEvent: (event) => onBenchEvent(client, event),
     onClose: () => {
       if (!settings.reconnect) return;
       client.disconnectedAt = now();

@@ -37,6 +37,8 @@ export interface BroadcastResult {
   p999Ms: number;
   /** The step the headline figures come from. */
   publishRate: number;
+  /** Some step fell behind: with headline 'max', deliveredPerSecond is the saturation throughput. */
+  saturated: boolean;
   steps: BroadcastStep[];
 }
 
@@ -48,6 +50,8 @@ export interface BroadcastPlan {
   subscriberWorkers: number;
   /** Headline figures: 'max' = the step with the most deliveries/s (saturation), or the step at this rate. */
   headline: 'max' | number;
+  /** Extra steps bisecting between the last rate that kept up and the first that fell behind. */
+  refine: number;
 }
 
 export async function broadcast(target: Target, plan: BroadcastPlan): Promise<BroadcastResult> {
@@ -82,6 +86,7 @@ export async function measureBroadcast(urls: string[], plan: BroadcastPlan): Pro
       p99Ms: best.p99Ms,
       p999Ms: best.p999Ms,
       publishRate: best.publishRate,
+      saturated: steps.some((s) => !keptUp(s)),
       steps,
     };
   } finally {
@@ -89,6 +94,17 @@ export async function measureBroadcast(urls: string[], plan: BroadcastPlan): Pro
   }
 }
 
+/** A step kept up when this share of its offered deliveries arrived within the step. */
+const KEPT_UP = 0.9;
+const keptUp = (step: BroadcastStep) => step.deliveredPerSecond >= KEPT_UP * step.offeredDeliveriesPerSecond;
+/** Longest wait for a step's backlog; a backlog still there would leak into the next step's counts. */
+const BACKLOG_WAIT_MS = 8_000;
+
+/**
+ * Steps through `plan.rates` until one falls behind, then bisects between the highest rate that kept up
+ * and the lowest that did not (`plan.refine` more steps): a coarse ladder alone can jump from well below
+ * saturation to well past it, where delivery collapses, and miss the peak.
+ */
 async function runSteps(
   subs: LoadWorker[],
   publisher: LoadWorker,
@@ -101,7 +117,12 @@ async function runSteps(
   // Warm-up: JIT, connection pools, Redis stream reader.
   await publisher.request({ ...publishRequest(urls, 50, 1000), seqStart: seq });
   await sleep(500);
-  for (const rate of plan.rates) {
+  let highestKeptUp = 0;
+  let lowestBehind = Number.POSITIVE_INFINITY;
+  let refine = plan.refine;
+  let ladder = 0;
+  let rate: number | undefined = plan.rates[0];
+  while (rate !== undefined) {
     await resetStats(subs);
     const pub = publisher.request({ ...publishRequest(urls, rate, plan.stepMs), seqStart: seq });
     await sleep(plan.stepMs);
@@ -111,7 +132,7 @@ async function runSteps(
     const expected = Number(sent.acked) * subscribers;
     // Wait for the backlog (bounded) so the latency figures include the slowest deliveries.
     let final = await collectStats(subs);
-    const deadline = Date.now() + 8_000;
+    const deadline = Date.now() + BACKLOG_WAIT_MS;
     while (final.received < expected && Date.now() < deadline) {
       await sleep(100);
       final = await collectStats(subs);
@@ -130,8 +151,16 @@ async function runSteps(
       `  ${urls.length} inst, ${rate} pub/s × ${subscribers}: ${step.deliveredPerSecond} delivered/s ` +
         `(ratio ${step.deliveredRatio}), p50 ${step.p50Ms} ms, p99 ${step.p99Ms} ms, p999 ${step.p999Ms} ms`,
     );
-    // Past saturation: a backlog that did not drain would leak into the next step's counts.
-    if (final.received < expected || step.p99Ms > 5_000) break;
+    if (final.received < expected) break;
+    if (keptUp(step)) highestKeptUp = Math.max(highestKeptUp, rate);
+    else lowestBehind = Math.min(lowestBehind, rate);
+    if (lowestBehind === Number.POSITIVE_INFINITY) {
+      rate = plan.rates[++ladder];
+      continue;
+    }
+    const mid = Math.round((highestKeptUp + lowestBehind) / 2);
+    // Stop once the bracket is within 10%: closer steps differ by less than the run-to-run noise.
+    rate = refine-- > 0 && highestKeptUp > 0 && mid > highestKeptUp * 1.1 ? mid : undefined;
   }
   return steps;
 }

@@ -1,7 +1,9 @@
 // idle-connections: N idle clients in one room; server RSS and heap per connection after GC, connect rate.
+// On several instances (over Redis) it measures how far the whole machine goes: the figures per connection
+// are the instances' summed growth over the total.
 import { connectClients, MAX_SOCKETS_PER_WORKER, startWorkers, stopWorkers } from '../lib/pool.js';
 import { progress } from '../lib/progress.js';
-import { memoryAfterGc, sleep } from '../lib/servers.js';
+import { type Memory, memoryAfterGc, type ServerProcess, sleep } from '../lib/servers.js';
 import { startCluster, type Target } from '../lib/targets.js';
 
 export interface IdleStep {
@@ -13,28 +15,32 @@ export interface IdleStep {
 }
 
 export interface IdleResult extends IdleStep {
+  instances: number;
   baselineRssBytes: number;
   baselineHeapBytes: number;
   steps: IdleStep[];
 }
 
-/** Connects up to each of `steps` (ascending) on one instance and measures memory at each. */
-export async function idleConnections(target: Target, steps: number[]): Promise<IdleResult> {
+/**
+ * Connects up to each of `steps` (ascending, totals over all instances) and measures memory at each. One
+ * instance runs single-node; several share a Redis, as a cluster would.
+ */
+export async function idleConnections(target: Target, steps: number[], instances = 1): Promise<IdleResult> {
   const max = Math.max(...steps);
-  const cluster = await startCluster(target, 1, { cluster: false });
+  const cluster = await startCluster(target, instances, { cluster: instances > 1 });
   const workers = startWorkers(Math.max(2, Math.ceil(max / MAX_SOCKETS_PER_WORKER)));
   try {
-    const server = cluster.servers[0]!;
+    const urls = cluster.servers.map((s) => s.url);
     await sleep(500);
-    const base = await memoryAfterGc(server);
+    const base = await totalMemory(cluster.servers);
     const results: IdleStep[] = [];
     let current = 0;
     for (const n of steps) {
-      const added = await connectClients(workers, { urls: [server.url], count: n - current, room: 'idle' });
+      const added = await connectClients(workers, { urls, count: n - current, room: 'idle' });
       if (added.firstError) progress(`  first connect error: ${added.firstError}`);
       current += added.connected;
       await sleep(1000);
-      const mem = await memoryAfterGc(server);
+      const mem = await totalMemory(cluster.servers);
       const step: IdleStep = {
         connections: current,
         rssBytesPerConnection: Math.round((mem.rssBytes - base.rssBytes) / current),
@@ -44,13 +50,15 @@ export async function idleConnections(target: Target, steps: number[]): Promise<
       };
       results.push(step);
       progress(
-        `  idle ${target.key}: ${current} conns, ${step.rssBytesPerConnection} B RSS/conn, ` +
-          `${step.heapBytesPerConnection} B heap/conn, ${step.connectsPerSecond} connects/s`,
+        `  idle ${target.key}, ${instances} inst: ${current} conns, ${step.rssBytesPerConnection} B RSS/conn, ` +
+          `${step.heapBytesPerConnection} B heap/conn, ${step.connectsPerSecond} connects/s` +
+          (added.failed ? `, ${added.failed} failed` : ''),
       );
     }
     const last = results[results.length - 1]!;
     return {
       ...last,
+      instances,
       baselineRssBytes: base.rssBytes,
       baselineHeapBytes: base.heapUsedBytes,
       steps: results,
@@ -59,4 +67,16 @@ export async function idleConnections(target: Target, steps: number[]): Promise<
     await stopWorkers(workers);
     await cluster.stop();
   }
+}
+
+/** Memory after GC summed over the servers (measured one after the other: each GC pauses only its own). */
+async function totalMemory(servers: ServerProcess[]): Promise<Memory> {
+  let rssBytes = 0;
+  let heapUsedBytes = 0;
+  for (const server of servers) {
+    const m = await memoryAfterGc(server);
+    rssBytes += m.rssBytes;
+    heapUsedBytes += m.heapUsedBytes;
+  }
+  return { rssBytes, heapUsedBytes };
 }

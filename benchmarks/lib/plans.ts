@@ -1,0 +1,77 @@
+// How big each scenario is in the quick run and the full run. `--scale` shrinks the full run's connection
+// counts (not its rates or durations) to develop it without holding 50k+ sockets each time.
+import type { BroadcastPlan } from '../scenarios/broadcast.js';
+import type { RecoveryPlan } from '../scenarios/recovery.js';
+
+export interface Plan {
+  /** Idle connections on one instance, ascending (one process holds at most ~19.5k sockets here). */
+  idleSteps: number[];
+  /** Idle connections over several instances (totals), or null to skip. */
+  idleCluster: { instances: number; steps: number[] } | null;
+  roomBroadcast: BroadcastPlan;
+  crossInstance: BroadcastPlan;
+  recovery: RecoveryPlan;
+}
+
+export const QUICK: Plan = {
+  idleSteps: [10_000],
+  idleCluster: null,
+  roomBroadcast: {
+    instances: 1,
+    subscribers: 500,
+    rates: [100, 200, 400, 800, 1600, 3200],
+    stepMs: 2500,
+    subscriberWorkers: 2,
+    headline: 'max',
+    refine: 2,
+  },
+  crossInstance: {
+    instances: 3,
+    subscribers: 600,
+    rates: [25, 100],
+    stepMs: 2500,
+    subscriberWorkers: 2,
+    headline: 100,
+    refine: 0,
+  },
+  recovery: { clients: 1000, publishRate: 50, drainRate: 1000 },
+};
+
+export const FULL: Plan = {
+  idleSteps: [2500, 5000, 10_000, 19_000],
+  // 18k per instance; 4 load-generator processes of 13.5k sockets each.
+  idleCluster: { instances: 3, steps: [27_000, 54_000] },
+  roomBroadcast: {
+    instances: 1,
+    subscribers: 1000,
+    rates: [100, 200, 400, 800, 1600, 3200],
+    stepMs: 5000,
+    subscriberWorkers: 2,
+    headline: 'max',
+    refine: 2,
+  },
+  crossInstance: {
+    instances: 3,
+    subscribers: 1200,
+    rates: [25, 50, 100, 200, 400],
+    stepMs: 5000,
+    subscriberWorkers: 2,
+    // The publish rate of the quick run's headline, with twice the subscribers.
+    headline: 100,
+    refine: 0,
+  },
+  recovery: { clients: 5000, publishRate: 100, drainRate: 1000 },
+};
+
+/** The plan with every connection count multiplied by `scale` (0 < scale ≤ 1). */
+export function scaled(plan: Plan, scale: number): Plan {
+  if (!(scale > 0 && scale <= 1)) throw new RangeError(`--scale must be in (0, 1], got ${scale}`);
+  const n = (count: number) => Math.max(10, Math.round(count * scale));
+  return {
+    idleSteps: plan.idleSteps.map(n),
+    idleCluster: plan.idleCluster && { ...plan.idleCluster, steps: plan.idleCluster.steps.map(n) },
+    roomBroadcast: { ...plan.roomBroadcast, subscribers: n(plan.roomBroadcast.subscribers) },
+    crossInstance: { ...plan.crossInstance, subscribers: n(plan.crossInstance.subscribers) },
+    recovery: { ...plan.recovery, clients: n(plan.recovery.clients) },
+  };
+}
