@@ -52,13 +52,15 @@ export function createBackends(deps: BackendsDeps): Backends {
   };
   const sendDisconnect = (namespace: string, socket: SocketView, reason: string) => {
     const upstream = upstreams.get(namespace);
-    if (!upstream) return;
-    track(upstream.call({ type: 'disconnect', namespace, socket, reason })).catch((err: unknown) =>
-      deps.log.warn('disconnect not delivered to the backend', {
-        namespace,
-        socketId: socket.id,
-        code: toErrorBody(err).code,
-      }),
+    if (!upstream) return Promise.resolve();
+    return track(upstream.call({ type: 'disconnect', namespace, socket, reason })).then(
+      () => {},
+      (err: unknown) =>
+        deps.log.warn('disconnect not delivered to the backend', {
+          namespace,
+          socketId: socket.id,
+          code: toErrorBody(err).code,
+        }),
     );
   };
 
@@ -166,9 +168,12 @@ export function createBackends(deps: BackendsDeps): Backends {
         // 'disconnecting' still has the socket's rooms.
         socket.once('disconnecting', (reason: string) => {
           const snapshot = view(socket);
-          void claimed.then(async () => {
-            if (await release(socket.id)) sendDisconnect(nsp.name, snapshot, reason);
-          });
+          // Tracked from here: a drain waits for the release and the call, not only the call.
+          void track(
+            claimed.then(async () => {
+              if (await release(socket.id)) await sendDisconnect(nsp.name, snapshot, reason);
+            }),
+          );
         });
         if (!socket.recovered) {
           const reply = accepted.get(socket);

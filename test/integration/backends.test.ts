@@ -12,7 +12,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createEmitter } from '../../src/emitter/index.js';
+import { metric } from '../helpers/admin.js';
 import { ask, client, closeClients, collect, received } from '../helpers/clients.js';
+import { freePort } from '../helpers/ports.js';
 import { exited, track, waitFor } from '../helpers/processes.js';
 import { type RedisServer, startRedis } from '../helpers/redis.js';
 import { type RelayProcess, startRelay } from '../helpers/relay.js';
@@ -152,6 +154,8 @@ describe('backends', () => {
   let fn: Awaited<ReturnType<typeof startFunction>>;
   let project: string;
   let relays: RelayProcess[] = [];
+  let configFile: string;
+  let common: string[];
   const workers: Worker[] = [];
 
   before(async () => {
@@ -159,10 +163,12 @@ describe('backends', () => {
     redis = await startRedis();
     fn = await startFunction();
     project = consumerProject();
+    // Nothing listens there: every call to the /dead function fails to connect.
+    const deadPort = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'relay-config-'));
-    const config = join(dir, 'relay.json');
+    configFile = join(dir, 'relay.json');
     writeFileSync(
-      config,
+      configFile,
       JSON.stringify({
         namespaces: {
           '/app': {
@@ -171,10 +177,11 @@ describe('backends', () => {
             upstream: { http: { url: fn.url, secret: SECRET, timeoutMs: 1000 } },
           },
           '/jobs': { join: ['*'], publish: ['*'], upstream: { queue: { timeoutMs: 20_000 } } },
+          '/dead': { upstream: { http: { url: `http://127.0.0.1:${deadPort}/`, secret: SECRET } } },
         },
       }),
     );
-    const common = ['--redis-url', redis.url, '--config', config, '--instance-timeout', '6000'];
+    common = ['--redis-url', redis.url, '--config', configFile, '--instance-timeout', '6000'];
     relays = await Promise.all(
       ['A', 'B', 'C'].map((id, i) =>
         startRelay([...common, '--instance-id', id, '--transport', i === 1 ? 'ws' : 'uws']),
@@ -246,6 +253,11 @@ describe('backends', () => {
     assert.ok(took >= 900 && took < 2_500, `timed out after the 1000 ms timeout (took ${took} ms)`);
     assert.deepEqual(await ask(carol, 'ping'), { ok: true }, 'the same socket is still served');
     assert.equal(carol.connected, true);
+    const calls = (outcome: string) =>
+      metric(a, 'relay_upstream_calls_total', { namespace: '/app', type: 'event', outcome });
+    assert.ok((await calls('RLY_ERR_UPSTREAM_TIMEOUT')) >= 1, 'timeouts are counted');
+    assert.ok((await calls('RLY_ERR_UPSTREAM_STATUS')) >= 1, 'non-2xx answers are counted');
+    assert.ok((await metric(a, 'relay_upstream_duration_seconds_count', { namespace: '/app' })) >= 5);
   });
 
   test('HTTP function: a disconnect is delivered once, with its reason', async (t) => {
@@ -349,6 +361,57 @@ describe('backends', () => {
     );
   });
 
+  test('HTTP function: a dead function trips the circuit breaker, which refuses at once instead of piling up', async (t) => {
+    if (!redis) return t.skip('redis-server is not installed');
+    const [a] = relays as [RelayProcess];
+    const errors: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      await assert.rejects(client(a.url, {}, '/dead'), (err: Error & { data?: Json }) => {
+        errors.push(`${err.data?.code}: ${err.message}`);
+        return true;
+      });
+    }
+    assert.deepEqual(
+      errors.slice(0, 5),
+      Array(5).fill('RLY_ERR_UPSTREAM_UNAVAILABLE: upstream could not be reached'),
+    );
+    assert.deepEqual(
+      errors.slice(5),
+      Array(2).fill('RLY_ERR_UPSTREAM_UNAVAILABLE: upstream circuit is open after repeated failures'),
+    );
+    assert.equal(await metric(a, 'relay_upstream_circuit_open', { namespace: '/dead' }), 1);
+  });
+
+  test('a drained instance reports its disconnects itself; the recovered socket is a new connect, never an "instance lost"', async (t) => {
+    if (!redis) return t.skip('redis-server is not installed');
+    const port = String(await freePort());
+    const d = await startRelay([...common, '--instance-id', 'D', '--port', port]);
+    relays.push(d);
+    const ivy = await client(d.url, { auth: { user: 'ivy' } }, '/app');
+    const id = ivy.id as string;
+    // A broadcast gives the client an offset to recover from.
+    const shouts = collect<Json>(ivy, 'shouted');
+    await ask(ivy, 'shout', 'before the restart');
+    await received('ivy hears her own shout', shouts, 1);
+    assert.equal(await d.stop('SIGTERM'), 0);
+    const d2 = await startRelay([...common, '--instance-id', 'D', '--port', port]);
+    relays.push(d2);
+    await waitFor('ivy recovered on the restarted instance', () => ivy.connected && ivy.recovered, 15_000);
+    assert.equal(ivy.id, id);
+    const forIvy = () =>
+      fn.calls
+        .filter((c) => c.socket.id === id && c.type !== 'event')
+        .map((c) => [c.type, c.reason ?? c.socket.recovered ?? false]);
+    await waitFor('the recovered connect', () => forIvy().length >= 3);
+    // Past the instance timeout plus a sweep: the old life of D is swept, and holds nothing of ivy's.
+    await new Promise((r) => setTimeout(r, 12_000));
+    assert.deepEqual(forIvy(), [
+      ['connect', false],
+      ['disconnect', 'forced close'],
+      ['connect', true],
+    ]);
+  });
+
   test('the instance holding sockets is killed: each disconnect reaches the function and the queue backend exactly once', async (t) => {
     if (!redis) return t.skip('redis-server is not installed');
     const [, b] = relays as [RelayProcess, RelayProcess];
@@ -366,7 +429,10 @@ describe('backends', () => {
         return atFunction.length > 0 && atQueue.length > 0 && { atFunction, atQueue };
       },
       30_000,
-    );
+    ).catch((err) => {
+      for (const r of relays) console.log(`# ${JSON.stringify(r.logs.slice(-8))}`);
+      throw err;
+    });
     const tookMs = Date.now() - killedAt;
     // Two survivors sweep every heartbeat: wait two more rounds to see that nobody sends it again.
     await new Promise((r) => setTimeout(r, 11_000));

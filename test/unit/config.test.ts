@@ -174,6 +174,76 @@ describe('config loading', () => {
       /^namespaces\.app: expected a namespace name/,
     );
   });
+
+  test('reads namespace upstreams with their defaults, and names the bad key', () => {
+    const good = file(
+      'upstreams.yaml',
+      [
+        'redisUrl: redis://127.0.0.1:6390',
+        'namespaces:',
+        '  /app:',
+        '    join: ["*"]',
+        '    upstream:',
+        '      http: { url: "https://functions.example/relay", secret: "0123456789abcdef" }',
+        '  /jobs:',
+        '    upstream:',
+        '      queue: {}',
+        '',
+      ].join('\n'),
+    );
+    const { config } = loadConfig({ argv: ['--config', good], env: {} });
+    assert.deepEqual(config.namespaces['/app']?.upstream, {
+      kind: 'http',
+      url: 'https://functions.example/relay',
+      secret: '0123456789abcdef',
+      timeoutMs: 5000,
+      concurrency: 64,
+    });
+    assert.deepEqual(config.namespaces['/jobs']?.upstream, {
+      kind: 'queue',
+      stream: 'relay:queue:/jobs',
+      timeoutMs: 30000,
+      maxLen: 100000,
+    });
+    const cases: Array<[string, RegExp]> = [
+      [
+        'upstream: { http: { url: "ftp://x", secret: "0123456789abcdef" } }',
+        /^namespaces\.\/a\.upstream\.http\.url: expected an http/,
+      ],
+      [
+        'upstream: { http: { url: "http://x", secret: "short" } }',
+        /^namespaces\.\/a\.upstream\.http\.secret: expected a secret of at least 16/,
+      ],
+      [
+        'upstream: { http: { url: "http://x", secret: "0123456789abcdef", timeoutMs: 0 } }',
+        /^namespaces\.\/a\.upstream\.http\.timeoutMs: expected a timeout/,
+      ],
+      [
+        'upstream: { http: { url: "http://x", secret: "0123456789abcdef" }, queue: {} }',
+        /^namespaces\.\/a\.upstream: expected exactly one of http or queue/,
+      ],
+      ['upstream: { lambda: {} }', /^namespaces\.\/a\.upstream\.lambda: unknown key/],
+      [
+        'upstream: { queue: { stream: "" } }',
+        /^namespaces\.\/a\.upstream\.queue\.stream: expected a non-empty/,
+      ],
+    ];
+    for (const [line, message] of cases) {
+      const bad = file(
+        'bad-upstream.yaml',
+        `redisUrl: redis://127.0.0.1:6390\nnamespaces:\n  /a:\n    ${line}\n`,
+      );
+      assert.match(configError(() => loadConfig({ argv: ['--config', bad], env: {} })).message, message);
+    }
+    const queueWithoutRedis = file(
+      'queue-no-redis.yaml',
+      'namespaces:\n  /a:\n    upstream: { queue: {} }\n',
+    );
+    assert.match(
+      configError(() => loadConfig({ argv: ['--config', queueWithoutRedis], env: {} })).message,
+      /^namespaces\.\/a\.upstream\.queue: a work queue needs --redis-url/,
+    );
+  });
 });
 
 describe('edge-relay CLI', () => {
