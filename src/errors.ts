@@ -45,6 +45,8 @@ export const ErrorCodes = {
   UPSTREAM_REJECTED: 'RLY_ERR_UPSTREAM_REJECTED',
   /** A backend's handler threw: the worker reports it in the ack. */
   UPSTREAM_HANDLER: 'RLY_ERR_UPSTREAM_HANDLER',
+  /** A client stopped reading: more than --max-backpressure bytes were queued for it, so it was dropped. */
+  SLOW_CONSUMER: 'RLY_ERR_SLOW_CONSUMER',
   /** A cluster-wide operation failed (Redis unreachable, request timed out). */
   CLUSTER: 'RLY_ERR_CLUSTER',
   /** A public or admin port could not be bound. */

@@ -1,5 +1,5 @@
 // Process entry: load config → build relay → signal handlers. Exit 2 on bad config, 1 on a failed start.
-import { loadConfig, usage } from './config/load.js';
+import { loadConfig, usage, usesRedis } from './config/load.js';
 import { ConfigError, ErrorCodes, RelayError } from './errors.js';
 import { createLogger } from './log.js';
 import { createRelay } from './relay.js';
@@ -38,7 +38,7 @@ async function main(): Promise<void> {
       host: config.host,
       adminHost: config.adminHost,
       transport: config.transport,
-      adapter: config.redisUrl ? 'streams' : 'memory',
+      adapter: usesRedis(config) ? config.adapter : 'memory',
     });
   } catch (err) {
     const code = err instanceof RelayError ? err.code : ErrorCodes.INTERNAL;

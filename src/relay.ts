@@ -3,6 +3,7 @@ import { type Namespace, Server, type Socket } from 'socket.io';
 import { activityTotals, localTopRooms } from './admin/activity.js';
 import { createAdminApp } from './admin/app.js';
 import { createHoldings, type Holdings, sweepLostInstances } from './cluster/holdings.js';
+import { createPubSubCluster } from './cluster/pubsub.js';
 import { connectRedis, type RedisConnection } from './cluster/redis.js';
 import {
   createMemoryRegistry,
@@ -11,8 +12,11 @@ import {
   type InstanceInfo,
   type InstanceRegistry,
 } from './cluster/registry.js';
+import { watchSentinels } from './cluster/sentinel.js';
 import { createStreamsCluster } from './cluster/streams.js';
+import { usesRedis } from './config/load.js';
 import type { RelayConfig } from './config/schema.js';
+import { ErrorCodes } from './errors.js';
 import { type Closer, createDrainer } from './lifecycle/drain.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics/registry.js';
@@ -51,21 +55,41 @@ export async function createRelay(
   const startedAt = Date.now();
   const bootId = randomUUID().slice(0, 8);
   const metrics = createMetrics({ instanceId: config.instanceId, transport: config.transport });
-  const redis = config.redisUrl ? connectRedis(config.redisUrl, { log, metrics }) : undefined;
-  const cluster = redis
-    ? createStreamsCluster(
-        redis,
-        { recoveryWindowMs: config.recoveryWindowMs, maxEntries: config.recoveryMaxEntries },
-        { metrics, log },
-      )
+  const sentinel =
+    config.redisSentinel && config.redisSentinelName
+      ? await watchSentinels(config.redisSentinel, config.redisSentinelName, { log, metrics })
+      : undefined;
+  const redis = usesRedis(config)
+    ? connectRedis({ url: config.redisUrl, master: sentinel?.address }, { log, metrics })
     : undefined;
-  const adapterName = cluster ? 'streams' : 'memory';
+  const cluster =
+    redis && config.adapter === 'streams'
+      ? createStreamsCluster(
+          redis,
+          { recoveryWindowMs: config.recoveryWindowMs, maxEntries: config.recoveryMaxEntries },
+          { metrics, log },
+        )
+      : undefined;
+  const pubsub =
+    redis && config.adapter !== 'streams'
+      ? createPubSubCluster(redis, { sharded: config.adapter === 'sharded-pubsub' }, { metrics })
+      : undefined;
+  const adapterName = redis ? config.adapter : 'memory';
+  // Recovery needs a stored history: Streams and the single-node in-memory adapter keep one, Pub/Sub does not.
+  const recoverable = pubsub === undefined;
   const transport = await createTransport(config.transport);
 
   let draining = false;
   const io = new Server({
-    ...(cluster ? { adapter: cluster.adapter } : {}),
-    connectionStateRecovery: { maxDisconnectionDuration: config.recoveryWindowMs, skipMiddlewares: true },
+    ...(cluster ? { adapter: cluster.adapter } : pubsub ? { adapter: pubsub.adapter } : {}),
+    ...(recoverable
+      ? {
+          connectionStateRecovery: {
+            maxDisconnectionDuration: config.recoveryWindowMs,
+            skipMiddlewares: true,
+          },
+        }
+      : {}),
     // The one gate for new handshakes (draining, capacity, origin), even on an open keep-alive connection.
     allowRequest: (req, callback) => admission.allowRequest(req, callback),
     // Engine.IO applies it to WebSocket frames (both transports) and to polling bodies.
@@ -76,7 +100,19 @@ export async function createRelay(
     isDraining: () => draining,
     connections: () => io.engine.clientsCount,
   });
-  transport.attach(io, loadDemoPage());
+  transport.attach(io, loadDemoPage(), {
+    maxBytes: config.maxBackpressure,
+    onSlowConsumer: ({ engineId, engine, bufferedBytes }) => {
+      metrics.slowConsumers.inc({ engine });
+      log.warn('slow consumer dropped', {
+        code: ErrorCodes.SLOW_CONSUMER,
+        engineId,
+        engine,
+        bufferedBytes,
+        maxBackpressure: config.maxBackpressure,
+      });
+    },
+  });
 
   const clusterReady = () => (redis ? redis.isReady() : true);
   const ops = createRelayOps(io, config, {
@@ -201,6 +237,8 @@ export async function createRelay(
         cluster?.stop();
         await Promise.all(upstreams.map((u) => u.close()));
         await replies?.close();
+        await pubsub?.close();
+        await sentinel?.close();
         await redis?.close();
       },
     },
@@ -226,6 +264,7 @@ export async function createRelay(
     log,
     startedAt,
     adapterName,
+    recoverable,
     isDraining: () => draining,
     notReadyReasons: () => {
       const reasons: string[] = [];
@@ -244,6 +283,11 @@ export async function createRelay(
 
   return {
     async start() {
+      if (!recoverable) {
+        log.warn(`connection state recovery is not available with the ${adapterName} adapter`, {
+          adapter: adapterName,
+        });
+      }
       // Taking clients before the stream reader runs would let them miss broadcasts from other instances.
       if (cluster && !(await cluster.waitForReader(READER_WAIT_MS))) {
         log.warn('stream reader not running yet; serving local clients, readiness stays 503', {

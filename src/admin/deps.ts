@@ -18,6 +18,8 @@ export interface AdminDeps {
   isDraining: () => boolean;
   startedAt: number;
   adapterName: string;
+  /** False with the Pub/Sub adapters: reconnecting clients cannot recover missed messages. */
+  recoverable: boolean;
   /** Starts a graceful drain of this instance (idempotent); the process exits when it ends. */
   startDrain: (reason: string) => void;
   /**

@@ -31,6 +31,7 @@ export async function v1Routes(app: FastifyInstance, deps: AdminDeps): Promise<v
       instanceId: deps.config.instanceId,
       transport: deps.config.transport,
       adapter: deps.adapterName,
+      connectionStateRecovery: deps.recoverable,
       connections: local.connections,
       rooms: local.rooms,
       uptimeSeconds: Math.round((Date.now() - deps.startedAt) / 1000),

@@ -59,6 +59,13 @@ export class SessionStore {
     clearInterval(this.#refresh);
   }
 
+  /** Writes every live session again now (after Redis came back: writes failed while it was away). */
+  resync(): void {
+    if (this.#live.size === 0) return;
+    for (const pid of this.#live.keys()) this.#dirty.add(pid);
+    void this.#schedule();
+  }
+
   /** Persists a connected socket now and until it disconnects. */
   track(socket: Socket): void {
     const pid = pidOf(socket);
@@ -153,7 +160,10 @@ export class SessionStore {
       () => undefined,
       (err: Error) => {
         this.#metrics.redisErrors.inc({ client: 'sessions' });
-        this.#log.warn('session write failed', { code: 'RLY_ERR_CLUSTER', kind, error: err.message });
+        // While Redis is away every write fails: the connection logs that once, and resync() catches up.
+        if (this.#client.isReady) {
+          this.#log.warn('session write failed', { code: 'RLY_ERR_CLUSTER', kind, error: err.message });
+        }
       },
     );
   }

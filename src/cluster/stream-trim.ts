@@ -65,6 +65,8 @@ export class StreamTrimmer {
   }
 
   async trim(): Promise<void> {
+    // While Redis is away there is nothing to trim; the connection reports the outage.
+    if (!this.#client.isReady) return;
     const { stream, maxEntries, evictedKey } = this.#opts;
     try {
       const redisNow = await this.#client.time();

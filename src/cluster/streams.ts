@@ -7,6 +7,7 @@ import type { Metrics } from '../metrics/registry.js';
 import type { RedisConnection } from './redis.js';
 import { type BroadcastMessage, RestoredSockets, RestoreRefused, restoreSession } from './replay.js';
 import { SessionStore, type StoredSession } from './session-store.js';
+import { withGuardedReader } from './stream-reader.js';
 import { StreamTrimmer } from './stream-trim.js';
 
 /** Redis keys of cluster mode. The stream keeps the streams adapter's name and entry format. */
@@ -36,6 +37,10 @@ export interface StreamsCluster {
   /** True once this instance has read its own probe back from the stream. */
   readerReady(): boolean;
   /** Resolves true once the stream reader runs, false after `timeoutMs`. */
+  /**
+   * Resolves true once the stream reader runs; false after `timeoutMs`, or as soon as Redis turns out to
+   * be unreachable: no other instance can publish then, so there is nothing to miss by serving at once.
+   */
   waitForReader(timeoutMs: number): Promise<boolean>;
   /** True when the stream refused this broadcast packet (the adapter then delivers it locally only). */
   publishFailed(packet: object): boolean;
@@ -96,21 +101,28 @@ export function createStreamsCluster(
     deps,
   );
   // The stock MAXLEN trim at every XADD is replaced (see doPublish below); this value is never used.
-  const stock = createAdapter(redis.client, { streamName: streamsKeys.stream, maxLen: opts.maxEntries });
+  const stock = withGuardedReader(redis.client, deps, () =>
+    createAdapter(redis.client, { streamName: streamsKeys.stream, maxLen: opts.maxEntries }),
+  );
 
   let readerSeen = false;
   let onReaderSeen: () => void = () => {};
   const readerSeenPromise = new Promise<void>((resolve) => {
     onReaderSeen = resolve;
   });
-  let probing: NodeJS.Timeout | undefined;
+  let probeTimer: NodeJS.Timeout | undefined;
+  /** The adapter whose uid the probe carries (the first namespace's). */
+  let probeInstance: AdapterInternals | undefined;
   const failedPackets = new WeakSet<object>();
 
   // Socket.IO calls the factory with `new`: it must be a function that returns the adapter instance.
   function adapter(nsp: Namespace) {
     const instance = stock(nsp) as unknown as AdapterInternals;
     enhance(instance, nsp);
-    if (!probing) probing = startProbe(instance);
+    if (!probeInstance) {
+      probeInstance = instance;
+      startProbe();
+    }
     return instance;
   }
 
@@ -191,7 +203,8 @@ export function createStreamsCluster(
       } catch (err) {
         const reason = err instanceof RestoreRefused ? err.reason : 'error';
         deps.metrics.recoveryFailures.inc({ namespace, reason });
-        if (reason !== 'session-missing') {
+        // Without Redis every restore fails; the connection has logged the outage once already.
+        if (reason !== 'session-missing' && redis.isReady()) {
           deps.log.warn('connection state not recovered', { namespace, reason, offset, error: String(err) });
         }
         throw err;
@@ -217,11 +230,14 @@ export function createStreamsCluster(
     });
   }
 
-  function startProbe(instance: AdapterInternals): NodeJS.Timeout {
+  function startProbe(): void {
+    const instance = probeInstance;
+    if (!instance) return;
     // The reader starts at "$" once its own connection is up; until our probe comes back, broadcasts
     // from other instances could be missed, so readiness waits for it.
     const probe = () => {
       if (readerSeen) return clearInterval(timer);
+      if (!redis.isReady()) return;
       redis.client
         .xAdd(streamsKeys.stream, '*', {
           uid: instance.uid,
@@ -230,15 +246,26 @@ export function createStreamsCluster(
         })
         .catch(() => deps.metrics.redisErrors.inc({ client: 'probe' }));
     };
+    clearInterval(probeTimer);
     const timer = setInterval(probe, 100);
     timer.unref();
+    probeTimer = timer;
     probe();
-    return timer;
   }
 
+  // After every (re)connection: the reader must prove itself again before readiness turns 200 (its own
+  // connection may come back later than this one), and sessions are written again, since writes failed
+  // while Redis was away and a restarted Redis may have lost them all.
+  redis.client.on('ready', () => {
+    sessions.resync();
+    void trimmer.trim();
+    if (readerSeen) {
+      readerSeen = false;
+      startProbe();
+    }
+  });
   sessions.start();
   trimmer.start();
-  void trimmer.trim();
 
   return {
     adapter: adapter as unknown as NonNullable<ServerOptions['adapter']>,
@@ -246,17 +273,21 @@ export function createStreamsCluster(
     readerReady: () => readerSeen,
     async waitForReader(timeoutMs) {
       let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<boolean>((resolve) => {
+      let unreachable = () => {};
+      const giveUp = new Promise<boolean>((resolve) => {
         timer = setTimeout(() => resolve(false), timeoutMs);
+        unreachable = () => resolve(false);
+        redis.client.once('error', unreachable);
       });
-      const seen = await Promise.race([readerSeenPromise.then(() => true), timeout]);
+      const seen = await Promise.race([readerSeenPromise.then(() => true), giveUp]);
       clearTimeout(timer);
+      redis.client.off('error', unreachable);
       return seen;
     },
     publishFailed: (packet) => failedPackets.has(packet),
     flush: () => sessions.flush(),
     stop() {
-      clearInterval(probing);
+      clearInterval(probeTimer);
       sessions.stop();
       trimmer.stop();
     },

@@ -47,6 +47,11 @@ export function loadConfig(input: LoadInput): Loaded {
   return { command, config: Object.freeze(config) as unknown as RelayConfig };
 }
 
+/** Cluster mode: Redis reached by URL, or through Sentinel. */
+export function usesRedis(config: RelayConfig): boolean {
+  return config.redisUrl !== undefined || config.redisSentinel !== undefined;
+}
+
 /** Rules that span settings; each names the setting to change. */
 function checkCombinations(config: RelayConfig): void {
   if (!isLoopback(config.adminHost) && config.adminToken === undefined) {
@@ -56,9 +61,15 @@ function checkCombinations(config: RelayConfig): void {
     );
   }
   for (const [name, policy] of Object.entries(config.namespaces)) {
-    if (policy.upstream?.kind === 'queue' && config.redisUrl === undefined) {
+    if (policy.upstream?.kind === 'queue' && !usesRedis(config)) {
       throw new ConfigError(`namespaces.${name}.upstream.queue`, 'a work queue needs --redis-url');
     }
+  }
+  if ((config.redisSentinel === undefined) !== (config.redisSentinelName === undefined)) {
+    throw new ConfigError(
+      config.redisSentinel === undefined ? '--redis-sentinel' : '--redis-sentinel-name',
+      'expected --redis-sentinel and --redis-sentinel-name together',
+    );
   }
   if (config.jwtSecret !== undefined && config.jwtJwksUrl !== undefined) {
     throw new ConfigError('--jwt-jwks-url', 'expected either --jwt-secret or --jwt-jwks-url, not both');

@@ -4,6 +4,8 @@ import type { NamespacePolicy } from './namespaces.js';
 export type { NamespacePolicy } from './namespaces.js';
 
 export type TransportName = 'uws' | 'ws';
+/** How instances reach each other through Redis: Streams (recoverable) or classic / sharded Pub/Sub. */
+export type AdapterName = 'streams' | 'pubsub' | 'sharded-pubsub';
 
 /** The validated, frozen configuration every module receives from the composition root. */
 export interface RelayConfig {
@@ -12,7 +14,10 @@ export interface RelayConfig {
   adminPort: number;
   adminHost: string;
   redisUrl: string | undefined;
+  redisSentinel: readonly HostPort[] | undefined;
+  redisSentinelName: string | undefined;
   transport: TransportName;
+  adapter: AdapterName;
   instanceId: string;
   recoveryWindowMs: number;
   drainTimeoutMs: number;
@@ -21,6 +26,7 @@ export interface RelayConfig {
   recoveryMaxEntries: number;
   instanceTimeoutMs: number;
   maxPayload: number;
+  maxBackpressure: number;
   rateLimit: number | undefined;
   maxConnections: number | undefined;
   jwtSecret: string | undefined;
@@ -84,6 +90,29 @@ function redisUrl(raw: unknown): string {
   return value;
 }
 
+/** A `host:port` address. */
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+function hostPortList(raw: unknown): readonly HostPort[] {
+  const list = (Array.isArray(raw) ? raw : String(raw ?? '').split(','))
+    .map((item) => String(item).trim())
+    .filter(Boolean);
+  if (list.length === 0) throw new Error('expected host:port addresses separated by commas');
+  return Object.freeze(
+    list.map((item) => {
+      const match = /^([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})$/.exec(item);
+      const port = Number(match?.[2]);
+      if (!match || port < 1 || port > 65535) {
+        throw new Error(`expected host:port addresses separated by commas, got ${JSON.stringify(item)}`);
+      }
+      return Object.freeze({ host: (match[1] as string).replace(/^\[|\]$/g, ''), port });
+    }),
+  );
+}
+
 export function secret(raw: unknown): string {
   if (typeof raw !== 'string' || raw.length < 16)
     throw new Error('expected a secret of at least 16 characters');
@@ -124,6 +153,11 @@ function origins(raw: unknown): readonly string[] {
 /** Addresses only this machine can reach. */
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+function adapter(raw: unknown): AdapterName {
+  if (raw === 'streams' || raw === 'pubsub' || raw === 'sharded-pubsub') return raw;
+  throw new Error(`expected "streams", "pubsub" or "sharded-pubsub", got ${JSON.stringify(raw)}`);
 }
 
 function transport(raw: unknown): TransportName {
@@ -177,12 +211,36 @@ export const settings: readonly Setting[] = [
     doc: 'unset: single-node in-memory mode; set: cluster mode over Redis',
   },
   {
+    key: 'redisSentinel',
+    flag: '--redis-sentinel',
+    env: 'RELAY_REDIS_SENTINEL',
+    defaultValue: () => undefined,
+    parse: hostPortList,
+    doc: 'Sentinel addresses (host:port,...): cluster mode on the master they name; follows failovers',
+  },
+  {
+    key: 'redisSentinelName',
+    flag: '--redis-sentinel-name',
+    env: 'RELAY_REDIS_SENTINEL_NAME',
+    defaultValue: () => undefined,
+    parse: nonEmptyString('a Sentinel master name'),
+    doc: 'the master name the sentinels monitor (with --redis-sentinel)',
+  },
+  {
     key: 'transport',
     flag: '--transport',
     env: 'RELAY_TRANSPORT',
     defaultValue: () => 'uws',
     parse: transport,
     doc: '`uws` (uWebSockets.js) or `ws` (Node http + ws)',
+  },
+  {
+    key: 'adapter',
+    flag: '--adapter',
+    env: 'RELAY_ADAPTER',
+    defaultValue: () => 'streams',
+    parse: adapter,
+    doc: '`streams` (Redis Streams, recoverable), `pubsub` or `sharded-pubsub` (no recovery across instances)',
   },
   {
     key: 'instanceId',
@@ -247,6 +305,14 @@ export const settings: readonly Setting[] = [
     defaultValue: () => 1_048_576,
     parse: integer(1024, 100 * 1_048_576, 'a size in bytes'),
     doc: 'largest message a client may send, bytes (WebSocket frames and polling bodies, both transports)',
+  },
+  {
+    key: 'maxBackpressure',
+    flag: '--max-backpressure',
+    env: 'RELAY_MAX_BACKPRESSURE',
+    defaultValue: () => 4 * 1_048_576,
+    parse: integer(65_536, 1024 * 1_048_576, 'a size in bytes'),
+    doc: 'bytes queued for a client that does not read before it is dropped (RLY_ERR_SLOW_CONSUMER)',
   },
   {
     key: 'rateLimit',

@@ -79,6 +79,12 @@ export function createMetrics(labels: { instanceId: string; transport: string })
       labelNames: ['namespace', 'reason'],
       registers: [registry],
     }),
+    slowConsumers: new Counter({
+      name: 'relay_slow_consumers_dropped_total',
+      help: 'Connections dropped for having more than --max-backpressure bytes queued, by Engine.IO transport',
+      labelNames: ['engine'],
+      registers: [registry],
+    }),
     redisErrors: new Counter({
       name: 'relay_redis_errors_total',
       help: 'Errors reported by Redis clients',

@@ -3,7 +3,7 @@ import { PacketType } from 'socket.io-parser';
 import type { RelayConfig } from '../config/schema.js';
 import { ErrorCodes, RelayError } from '../errors.js';
 import type { Metrics } from '../metrics/registry.js';
-import { assertEvent, assertRoom } from './validate.js';
+import { assertData, assertEvent, assertRoom } from './validate.js';
 
 export interface PublishRequest {
   namespace?: string | undefined;
@@ -24,7 +24,8 @@ export interface LocalStats {
 export interface RelayOps {
   /**
    * Broadcasts `event(data)` to `room` (or the whole namespace) on every instance. Resolves once the
-   * message is in the cluster bus, so acks order publishes across publishers.
+   * message is in the cluster bus, so acks order publishes across publishers. Without the bus (Redis
+   * down) only this instance's sockets get it, and it rejects with RLY_ERR_CLUSTER.
    */
   publish(req: PublishRequest, source: PublishSource): Promise<void>;
   /** Socket ids in `room`, cluster-wide. */
@@ -70,19 +71,25 @@ export function createRelayOps(
       const nsp = namespaceOf(namespace);
       const event = assertEvent(req.event);
       const rooms = new Set(req.room === undefined ? [] : [assertRoom(req.room)]);
-      if (!deps.clusterReady()) {
-        throw new RelayError(
-          ErrorCodes.CLUSTER,
-          'the cluster bus (Redis) is unavailable; nothing was published',
-        );
-      }
       // What BroadcastOperator.emit does, without dropping the adapter's promise.
-      const packet = { type: PacketType.EVENT, data: [event, req.data] };
-      await nsp.adapter.broadcast(packet, { rooms, except: new Set() });
-      if (deps.publishFailed(packet)) {
+      const packet = { type: PacketType.EVENT, data: [event, assertData(req.data)] };
+      // Without Redis, local delivery goes on: this instance's sockets get the message, and the error
+      // tells the publisher that other instances did not and that it is not kept for recovery.
+      const localOnly = !deps.clusterReady();
+      // uWS: fan out from a fresh macrotask, not from inside the transport's message callback, where uWS
+      // holds the publisher's socket corked: there every subscriber's copy takes its own send() instead of
+      // being coalesced per socket with the iteration's other broadcasts (README, "Performance"). `ws`
+      // has nothing to coalesce and measured slower with the extra hop.
+      if (config.transport === 'uws') await new Promise((resolve) => setImmediate(resolve));
+      await nsp.adapter.broadcast(packet, {
+        rooms,
+        except: new Set(),
+        ...(localOnly ? { flags: { local: true } } : {}),
+      });
+      if (localOnly || deps.publishFailed(packet)) {
         throw new RelayError(
           ErrorCodes.CLUSTER,
-          'the cluster bus (Redis) refused the message; only local sockets got it',
+          'the cluster bus (Redis) is unavailable: only sockets on this instance got the message',
         );
       }
       deps.metrics.publishes.inc({ namespace, source });

@@ -2,6 +2,11 @@ import { ErrorCodes, RelayError } from '../errors.js';
 
 export const MAX_ROOM_LENGTH = 256;
 export const MAX_EVENT_LENGTH = 128;
+/**
+ * Deepest nesting of arrays and objects in published data. Socket.IO and the streams adapter walk the
+ * data recursively (looking for binary), so far deeper data would overflow the stack.
+ */
+export const MAX_DATA_DEPTH = 64;
 
 /**
  * Socket ids (20 characters of base64url) are rooms of their own: the direct-message channel of that socket.
@@ -53,4 +58,23 @@ export function assertPublish(payload: unknown): { room: string; event: string; 
   }
   const p = payload as Record<string, unknown>;
   return { room: assertRoom(p.room), event: assertEvent(p.event), data: p.data };
+}
+
+/** Published data: anything JSON or binary, nested at most MAX_DATA_DEPTH levels. */
+export function assertData(data: unknown): unknown {
+  // Iterative on purpose: a recursive check would overflow on the very input it must refuse.
+  const pending: Array<[object, number]> = [];
+  const visit = (value: unknown, depth: number) => {
+    if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value)) return;
+    if (depth > MAX_DATA_DEPTH) {
+      throw new RelayError(ErrorCodes.BAD_REQUEST, `data is nested more than ${MAX_DATA_DEPTH} levels deep`);
+    }
+    pending.push([value, depth]);
+  };
+  visit(data, 1);
+  for (let next = pending.pop(); next; next = pending.pop()) {
+    const [value, depth] = next;
+    for (const child of Array.isArray(value) ? value : Object.values(value)) visit(child, depth + 1);
+  }
+  return data;
 }

@@ -1,5 +1,6 @@
 import type { Server } from 'socket.io';
 import type { TransportName } from '../config/schema.js';
+import type { BackpressurePolicy } from './backpressure.js';
 
 /** A static page served at `/` of the public port. */
 export interface Page {
@@ -10,8 +11,11 @@ export interface Page {
 /** The public listener a Socket.IO server is attached to. Both kinds serve WebSocket and long-polling. */
 export interface PublicTransport {
   readonly name: TransportName;
-  /** Attaches Socket.IO and serves `page` at `/`; anything else not under /socket.io/ answers 404. */
-  attach(io: Server, page: Page): void;
+  /**
+   * Attaches Socket.IO and serves `page` at `/`; anything else not under /socket.io/ answers 404.
+   * Connections that stop reading are dropped by `backpressure`.
+   */
+  attach(io: Server, page: Page, backpressure: BackpressurePolicy): void;
   /** Binds the public port; resolves with the port actually bound (useful with port 0). */
   listen(host: string, port: number): Promise<number>;
   /** Stops accepting new TCP connections; the connections already open keep being served. */

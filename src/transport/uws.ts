@@ -1,8 +1,14 @@
 // The only module that touches uWebSockets.js: swap the dependency here to change builds.
 
 import uWS from 'uWebSockets.js';
-import type { Server, Socket } from 'socket.io';
+import type { Server, ServerOptions, Socket } from 'socket.io';
 import { ErrorCodes, RelayError } from '../errors.js';
+import {
+  type BackpressurePolicy,
+  type EngineTransport,
+  SlowConsumerGuard,
+  type WebSocketBuffer,
+} from './backpressure.js';
 import type { Page, PublicTransport } from './transport.js';
 
 /** Socket.IO's uWS integration names pub/sub topics `<namespace><US><room>`; the bare namespace is a topic too. */
@@ -14,8 +20,13 @@ export function createUwsTransport(): PublicTransport {
 
   return {
     name: 'uws',
-    attach(io: Server, page: Page) {
-      io.attachApp(app);
+    attach(io: Server, page: Page, backpressure: BackpressurePolicy) {
+      const guard = new SlowConsumerGuard(backpressure, uwsBuffer);
+      reportDroppedSends(app, guard);
+      // uWS skips sends to a socket holding more than maxBackpressure bytes; the handler above drops it.
+      // Engine.IO passes this on to uWS; Socket.IO's option type does not list it.
+      io.attachApp(app, { maxBackpressure: backpressure.maxBytes } as Partial<ServerOptions>);
+      guard.watch(io);
       app.get('/', (res) => {
         res.writeHeader('content-type', page.contentType).end(page.body);
       });
@@ -42,6 +53,39 @@ export function createUwsTransport(): PublicTransport {
       listenSocket = null;
     },
   };
+}
+
+/** What Engine.IO's uWS transport keeps of its connection (`socket` is set once the WebSocket opens). */
+type UwsEngineTransport = EngineTransport & { socket?: uWS.WebSocket<unknown>; readyState: string };
+
+const uwsBuffer: WebSocketBuffer = {
+  bufferedAmount(transport) {
+    const { socket, readyState } = transport as UwsEngineTransport;
+    // A closed uWS WebSocket throws on any access.
+    return socket && readyState !== 'closed' ? socket.getBufferedAmount() : 0;
+  },
+  abort(transport) {
+    const { socket, readyState } = transport as UwsEngineTransport;
+    // Forceful: no close frame, which would only queue behind what the client does not read.
+    if (socket && readyState !== 'closed') socket.close();
+  },
+};
+
+/**
+ * Engine.IO registers its WebSocket route without a `dropped` handler, so a send or publish that uWS
+ * skips for backpressure would be lost silently. Its `app.ws` call is intercepted to add one: the
+ * connection is dropped instead, and recovers what it missed when it reconnects.
+ */
+function reportDroppedSends(app: uWS.TemplatedApp, guard: SlowConsumerGuard): void {
+  const ws = app.ws.bind(app);
+  app.ws = <UserData>(pattern: string, behavior: uWS.WebSocketBehavior<UserData>) =>
+    ws(pattern, {
+      ...behavior,
+      dropped: (socket) => {
+        const { transport } = socket.getUserData() as { transport: EngineTransport };
+        guard.dropTransport(transport, socket.getBufferedAmount());
+      },
+    });
 }
 
 /**

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'socket.io';
 import { ErrorCodes, RelayError } from '../errors.js';
+import { type BackpressurePolicy, SlowConsumerGuard, type WebSocketBuffer } from './backpressure.js';
 import type { Page, PublicTransport } from './transport.js';
 
 /** Socket.IO's standard engine: Node's http server with the `ws` package for WebSocket. */
@@ -18,9 +19,10 @@ export function createWsTransport(): PublicTransport {
 
   return {
     name: 'ws',
-    attach(io: Server, servedPage: Page) {
+    attach(io: Server, servedPage: Page, backpressure: BackpressurePolicy) {
       page = servedPage;
       io.attach(server);
+      new SlowConsumerGuard(backpressure, wsBuffer).watch(io);
     },
     listen(host: string, port: number) {
       return new Promise<number>((resolve, reject) => {
@@ -39,3 +41,18 @@ export function createWsTransport(): PublicTransport {
     },
   };
 }
+
+/** The part of a `ws` WebSocket used here. */
+interface WsSocket {
+  bufferedAmount: number;
+  terminate(): void;
+}
+
+/** Engine.IO's websocket transport keeps the `ws` WebSocket as `socket` (not in its public types). */
+const socketOf = (transport: unknown) => (transport as { socket: WsSocket }).socket;
+
+const wsBuffer: WebSocketBuffer = {
+  bufferedAmount: (transport) => socketOf(transport).bufferedAmount,
+  // terminate(), not close(): a close frame would wait behind the unread data for up to 30 s.
+  abort: (transport) => socketOf(transport).terminate(),
+};

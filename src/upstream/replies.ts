@@ -23,7 +23,7 @@ export function createReplyRouter(
     { resolve: (r: UpstreamReply) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
   >();
   // Subscribing takes a connection of its own; node-redis re-subscribes it after every reconnect.
-  const subscriber = client.duplicate();
+  const subscriber = client.duplicate({ disableOfflineQueue: false });
   subscriber.on('error', () => deps.metrics.redisErrors.inc({ client: 'replies' }));
   const ready = subscriber
     .connect()

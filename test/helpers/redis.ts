@@ -1,30 +1,49 @@
 import { spawn } from 'node:child_process';
-import { createConnection } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { createConnection, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { freePort } from './ports.js';
 import { exited, track, waitFor } from './processes.js';
 
 export interface RedisServer {
   port: number;
   url: string;
+  /** Kills it (SIGKILL): with no persistence, everything it held is gone. */
   stop(): Promise<void>;
 }
 
-/** Starts a throwaway `redis-server` on a free loopback port, without persistence. */
-export async function startRedis(): Promise<RedisServer> {
-  const port = await freePort();
+/** PEM files for a TLS-only redis-server. */
+export interface RedisTls {
+  cert: string;
+  key: string;
+  ca: string;
+}
+
+export interface RedisOptions {
+  /** The port to listen on, e.g. to come back where a killed one was; default: a free one. */
+  port?: number;
+  /** Serve TLS only (`rediss://`), on `port`; clients are not asked for certificates. */
+  tls?: RedisTls;
+}
+
+/** Starts a throwaway `redis-server` on a loopback port, without persistence. */
+export async function startRedis(opts: RedisOptions = {}): Promise<RedisServer> {
+  const port = opts.port ?? (await freePort());
+  const listen = opts.tls
+    ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', opts.tls.cert]
+        .concat(['--tls-key-file', opts.tls.key, '--tls-ca-cert-file', opts.tls.ca])
+        .concat(['--tls-auth-clients', 'no'])
+    : ['--port', String(port)];
   const child = track(
-    spawn(
-      'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-      {
-        stdio: 'ignore',
-      },
-    ),
+    spawn('redis-server', [...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+      stdio: 'ignore',
+    }),
   );
-  await waitFor(`redis-server on port ${port}`, () => ping(port));
+  const ca = opts.tls && readFileSync(opts.tls.ca);
+  await waitFor(`redis-server on port ${port}`, () => ping(port, ca));
   return {
     port,
-    url: `redis://127.0.0.1:${port}`,
+    url: `${opts.tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`,
     async stop() {
       child.kill('SIGKILL');
       await exited(child);
@@ -32,9 +51,12 @@ export async function startRedis(): Promise<RedisServer> {
   };
 }
 
-function ping(port: number): Promise<boolean> {
+function ping(port: number, ca: Buffer | undefined): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = createConnection({ port, host: '127.0.0.1' }, () => socket.write('PING\r\n'));
+    const hello = () => socket.write('PING\r\n');
+    const socket: Socket = ca
+      ? tlsConnect({ port, host: '127.0.0.1', ca }, hello)
+      : createConnection({ port, host: '127.0.0.1' }, hello);
     socket.once('data', (data) => {
       socket.destroy();
       resolve(data.toString().startsWith('+PONG'));

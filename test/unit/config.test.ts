@@ -175,6 +175,26 @@ describe('config loading', () => {
     );
   });
 
+  test('reads Sentinel addresses, and wants the master name with them', () => {
+    const { config } = loadConfig({
+      argv: ['--redis-sentinel', '10.0.0.1:26379, sentinel-2:26380', '--redis-sentinel-name', 'relay'],
+      env: {},
+    });
+    assert.deepEqual(config.redisSentinel, [
+      { host: '10.0.0.1', port: 26379 },
+      { host: 'sentinel-2', port: 26380 },
+    ]);
+    assert.equal(config.redisSentinelName, 'relay');
+    assert.match(
+      configError(() => loadConfig({ argv: ['--redis-sentinel', '10.0.0.1'], env: {} })).message,
+      /^--redis-sentinel: expected host:port addresses/,
+    );
+    assert.match(
+      configError(() => loadConfig({ argv: ['--redis-sentinel', '10.0.0.1:26379'], env: {} })).message,
+      /^--redis-sentinel-name: expected --redis-sentinel and --redis-sentinel-name together/,
+    );
+  });
+
   test('reads namespace upstreams with their defaults, and names the bad key', () => {
     const good = file(
       'upstreams.yaml',
