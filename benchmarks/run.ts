@@ -157,7 +157,9 @@ async function emit(result: Record<string, unknown>, startedAt: Date): Promise<v
     progress(`done in ${Math.round((Date.now() - startedAt.getTime()) / 1000)} s`);
     return;
   }
-  const stem = startedAt.toISOString().slice(0, 10);
+  // A full run owns `<date>`; quick runs and --compare reports get their own stem.
+  const kind = values.compare ? '-compare' : quick ? '-quick' : '';
+  const stem = `${startedAt.toISOString().slice(0, 10)}${kind}`;
   await mkdir(reportDir, { recursive: true });
   await writeFile(`${reportDir}/${stem}.json`, json);
   // Committed results must pass `biome check .` like everything else in the repository.

@@ -7,6 +7,7 @@ import { exited } from '../../test/helpers/processes.js';
 import { BIN, spawnListening } from '../../test/helpers/relay.js';
 
 const GC_PRELOAD = fileURLToPath(new URL('../gc-preload.mjs', import.meta.url));
+const FANOUT_PROBE = fileURLToPath(new URL('../fanout-probe.mjs', import.meta.url));
 const SEED = fileURLToPath(new URL('../seed-server.ts', import.meta.url));
 
 export type Transport = 'uws' | 'ws';
@@ -34,12 +35,14 @@ const SERVER_NODE_ARGS = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').f
 /** How long a stopped server may take to exit by itself before it is killed. */
 const STOP_GRACE_MS = 5_000;
 
-/** The relay CLI on loopback with the benchmark GC preload. */
+/** The relay CLI on loopback with the benchmark preloads (forced GC, fan-out latency probe). */
 export function startRelayProcess(transport: Transport, args: string[] = []): Promise<ServerProcess> {
   return startServer(`relay-${transport}`, [
     ...SERVER_NODE_ARGS,
     '--import',
     GC_PRELOAD,
+    '--import',
+    FANOUT_PROBE,
     RELAY_BIN,
     'start',
     '--host',

@@ -63,12 +63,19 @@ async function join(socket: LeanSocket, room: string): Promise<void> {
   if (!(reply as { ok?: boolean } | undefined)?.ok) throw new Error(`join refused: ${JSON.stringify(reply)}`);
 }
 
-/** Reconnects like socket.io-client would after a transport close: jittered delay, next URL on failure. */
+/**
+ * socket.io-client's reconnection delay with its defaults (reconnectionDelay 1000 ms, doubling up to
+ * reconnectionDelayMax 5000 ms, randomizationFactor 0.5), so a storm is as spread out as real clients make it.
+ */
+function reconnectDelay(attempt: number): number {
+  return Math.min(1000 * 2 ** attempt, 5000) * (0.5 + Math.random());
+}
+
+/** Reconnects like socket.io-client would after a transport close: backoff, next URL on failure. */
 async function reconnect(client: Client): Promise<void> {
   const session = client.socket.session();
-  // Spread the storm like socket.io-client's randomized first delay.
-  await sleep(100 + Math.random() * 500);
-  for (let attempt = 0; attempt < 60; attempt++) {
+  for (let attempt = 0; attempt < 30; attempt++) {
+    await sleep(reconnectDelay(attempt));
     client.urlIndex = (client.urlIndex + 1) % settings.urls.length;
     try {
       // 20 s: socket.io-client's default connect timeout.
@@ -82,7 +89,6 @@ async function reconnect(client: Client): Promise<void> {
       return;
     } catch {
       reconnectErrors++;
-      await sleep(200 + Math.random() * 200);
     }
   }
 }

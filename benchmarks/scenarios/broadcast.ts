@@ -1,6 +1,7 @@
 // room-broadcast (one instance) and cross-instance (several instances over Redis): M subscribers in one
 // room, publishers emitting `publish` at paced rates; delivered messages per second and publish→receive
 // latency (the payload carries the send time).
+import { collectFanout } from '../lib/fanout.js';
 import type { Histogram } from '../lib/histogram.js';
 import {
   collectStats,
@@ -11,7 +12,7 @@ import {
   stopWorkers,
 } from '../lib/pool.js';
 import { progress } from '../lib/progress.js';
-import { sleep } from '../lib/servers.js';
+import { type ServerProcess, sleep } from '../lib/servers.js';
 import { startCluster, type Target } from '../lib/targets.js';
 
 export interface BroadcastStep {
@@ -25,6 +26,12 @@ export interface BroadcastStep {
   p50Ms: number;
   p99Ms: number;
   p999Ms: number;
+  /**
+   * Publish sent → a remote instance starts its fan-out (fanout-probe.mjs): the server side of the latency,
+   * without delivery and the load generator. Null without cross-instance relays to probe.
+   */
+  fanoutP50Ms: number | null;
+  fanoutP99Ms: number | null;
   cdf: Array<[number, number]>;
 }
 
@@ -35,6 +42,8 @@ export interface BroadcastResult {
   p50Ms: number;
   p99Ms: number;
   p999Ms: number;
+  fanoutP50Ms: number | null;
+  fanoutP99Ms: number | null;
   /** The step the headline figures come from. */
   publishRate: number;
   /** Some step fell behind: with headline 'max', deliveredPerSecond is the saturation throughput. */
@@ -60,20 +69,29 @@ export async function broadcast(target: Target, plan: BroadcastPlan): Promise<Br
     return await measureBroadcast(
       cluster.servers.map((s) => s.url),
       plan,
+      // Only the relay loads the probe (a seed would take SIGUSR1 as "start the inspector").
+      target.kind === 'relay' && plan.instances > 1 ? cluster.servers : [],
     );
   } finally {
     await cluster.stop();
   }
 }
 
-/** The broadcast load against already running servers (also what --compare runs against a URL). */
-export async function measureBroadcast(urls: string[], plan: BroadcastPlan): Promise<BroadcastResult> {
+/**
+ * The broadcast load against already running servers (also what --compare runs against a URL); `probed`:
+ * the servers whose fan-out probe to read.
+ */
+export async function measureBroadcast(
+  urls: string[],
+  plan: BroadcastPlan,
+  probed: ServerProcess[] = [],
+): Promise<BroadcastResult> {
   const subs = startWorkers(plan.subscriberWorkers);
   const [publisher] = startWorkers(1) as [LoadWorker];
   try {
     const c = await connectClients(subs, { urls, count: plan.subscribers, room: 'bench' });
     if (c.failed > 0) progress(`  ${c.failed} subscribers failed: ${c.firstError}`);
-    const steps = await runSteps(subs, publisher, urls, c.connected, plan);
+    const steps = await runSteps(subs, publisher, urls, c.connected, plan, probed);
     const best =
       plan.headline === 'max'
         ? steps.reduce((a, b) => (b.deliveredPerSecond > a.deliveredPerSecond ? b : a))
@@ -85,6 +103,8 @@ export async function measureBroadcast(urls: string[], plan: BroadcastPlan): Pro
       p50Ms: best.p50Ms,
       p99Ms: best.p99Ms,
       p999Ms: best.p999Ms,
+      fanoutP50Ms: best.fanoutP50Ms,
+      fanoutP99Ms: best.fanoutP99Ms,
       publishRate: best.publishRate,
       saturated: steps.some((s) => !keptUp(s)),
       steps,
@@ -94,9 +114,14 @@ export async function measureBroadcast(urls: string[], plan: BroadcastPlan): Pro
   }
 }
 
-/** A step kept up when this share of its offered deliveries arrived within the step. */
-const KEPT_UP = 0.9;
-const keptUp = (step: BroadcastStep) => step.deliveredPerSecond >= KEPT_UP * step.offeredDeliveriesPerSecond;
+/**
+ * A step kept up when this share of its offered deliveries arrived within the step and its p99 stayed
+ * under KEPT_UP_P99_MS; past that, a queue is building up somewhere.
+ */
+const KEPT_UP = 0.95;
+const KEPT_UP_P99_MS = 1000;
+const keptUp = (step: BroadcastStep) =>
+  step.deliveredPerSecond >= KEPT_UP * step.offeredDeliveriesPerSecond && step.p99Ms < KEPT_UP_P99_MS;
 /** Longest wait for a step's backlog; a backlog still there would leak into the next step's counts. */
 const BACKLOG_WAIT_MS = 8_000;
 
@@ -111,6 +136,7 @@ async function runSteps(
   urls: string[],
   subscribers: number,
   plan: BroadcastPlan,
+  probed: ServerProcess[],
 ): Promise<BroadcastStep[]> {
   const steps: BroadcastStep[] = [];
   let seq = 0;
@@ -124,6 +150,7 @@ async function runSteps(
   let rate: number | undefined = plan.rates[0];
   while (rate !== undefined) {
     await resetStats(subs);
+    await collectFanout(probed);
     const pub = publisher.request({ ...publishRequest(urls, rate, plan.stepMs), seqStart: seq });
     await sleep(plan.stepMs);
     const inWindow = await collectStats(subs);
@@ -145,11 +172,15 @@ async function runSteps(
       inWindow.received,
       final,
       expected,
+      await collectFanout(probed),
     );
     steps.push(step);
     progress(
       `  ${urls.length} inst, ${rate} pub/s × ${subscribers}: ${step.deliveredPerSecond} delivered/s ` +
-        `(ratio ${step.deliveredRatio}), p50 ${step.p50Ms} ms, p99 ${step.p99Ms} ms, p999 ${step.p999Ms} ms`,
+        `(ratio ${step.deliveredRatio}), p50 ${step.p50Ms} ms, p99 ${step.p99Ms} ms, p999 ${step.p999Ms} ms` +
+        (step.fanoutP99Ms === null
+          ? ''
+          : `; to remote fan-out p50 ${step.fanoutP50Ms} ms, p99 ${step.fanoutP99Ms} ms`),
     );
     if (final.received < expected) break;
     if (keptUp(step)) highestKeptUp = Math.max(highestKeptUp, rate);
@@ -186,6 +217,7 @@ function stepResult(
   receivedInWindow: number,
   final: { received: number; hist: Histogram },
   expected: number,
+  fanout: Histogram,
 ): BroadcastStep {
   return {
     publishRate: rate,
@@ -196,6 +228,8 @@ function stepResult(
     p50Ms: final.hist.quantile(0.5),
     p99Ms: final.hist.quantile(0.99),
     p999Ms: final.hist.quantile(0.999),
+    fanoutP50Ms: fanout.total > 0 ? fanout.quantile(0.5) : null,
+    fanoutP99Ms: fanout.total > 0 ? fanout.quantile(0.99) : null,
     cdf: final.hist.cdf(),
   };
 }
