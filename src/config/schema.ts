@@ -312,7 +312,7 @@ export const settings: readonly Setting[] = [
     env: 'RELAY_MAX_BACKPRESSURE',
     defaultValue: () => 4 * 1_048_576,
     parse: integer(65_536, 1024 * 1_048_576, 'a size in bytes'),
-    doc: 'bytes queued for a client that does not read before it is dropped (RLY_ERR_SLOW_CONSUMER)',
+    doc: 'bytes that may wait for a client for about a second (4x at once) before it is dropped as a slow consumer',
   },
   {
     key: 'rateLimit',

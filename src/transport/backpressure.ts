@@ -17,7 +17,10 @@ export interface SlowConsumer {
 
 /** What the relay does with a client that stops reading. */
 export interface BackpressurePolicy {
-  /** Bytes queued for one connection (Engine.IO buffer plus WebSocket send buffer) beyond which it is dropped. */
+  /**
+   * Bytes queued for one connection (Engine.IO buffer plus WebSocket send buffer) that it may not keep
+   * for longer than about a second.
+   */
   maxBytes: number;
   /** Called once per dropped connection, just before it is closed. */
   onSlowConsumer(consumer: SlowConsumer): void;
@@ -31,19 +34,32 @@ export interface WebSocketBuffer {
   abort(transport: EngineTransport): void;
 }
 
+/** How often backlogs are checked: a connection over the bound at two checks in a row is dropped. */
+const CHECK_MS = 500;
+/** A burst may queue this many times the bound at once (it drains within the checks); beyond, drop now. */
+export const BURST_FACTOR = 4;
+
 /**
  * Bounds what one connection can make the relay hold. A client that stops reading (or a polling client
  * that stops polling) would otherwise grow Engine.IO's write buffer, or the WebSocket's send buffer,
- * until the ping timeout, which at a high message rate is far too late. Once more than `maxBytes` are
- * queued, the connection stops taking packets and is closed. The close is a transport close, so
- * Socket.IO keeps the session for connection state recovery: a client that comes back in time gets
- * what it missed.
+ * until the ping timeout, which at a high message rate is far too late.
+ *
+ * Bursts are normal: a batch of messages read from the Redis stream is queued in one go and drains in
+ * milliseconds for a client that reads. So a connection is dropped when more than `maxBytes` stay queued
+ * for it for about a second (two checks in a row), or when more than BURST_FACTOR times that are queued
+ * at once. A dropped connection takes no more packets and is closed as a transport close, so Socket.IO
+ * keeps its session for connection state recovery: a client that comes back in time gets what it missed.
+ *
+ * A connection is watched only once its Socket.IO CONNECT has left the relay. Socket.IO queues the replay
+ * of a recovered session before the CONNECT, and socket.io-client keeps packets that arrive before a
+ * CONNECT across reconnects: dropping a connection mid-replay would duplicate them at the next connect.
+ * A replay is bounded by what the restore read; a client that stalls in the middle of one is closed by
+ * the Engine.IO ping timeout.
  */
 export class SlowConsumerGuard {
   readonly #policy: BackpressurePolicy;
   readonly #websocket: WebSocketBuffer;
-  /** Lets a transport that detects backpressure itself (uWS) find the connection of a transport. */
-  readonly #connOf = new WeakMap<EngineTransport, EngineSocket>();
+  readonly #watched = new Map<EngineSocket, Watched>();
 
   constructor(policy: BackpressurePolicy, websocket: WebSocketBuffer) {
     this.#policy = policy;
@@ -53,29 +69,47 @@ export class SlowConsumerGuard {
   /** Watches every connection of `io`; call once, after Socket.IO is attached. */
   watch(io: Server): void {
     io.engine.on('connection', (conn: EngineSocket) => this.#watch(conn));
-  }
-
-  /** Drops the connection that `transport` belongs to (a transport that saw its own buffer overflow). */
-  dropTransport(transport: EngineTransport, bufferedBytes: number): void {
-    const conn = this.#connOf.get(transport);
-    if (conn) this.#drop(conn, bufferedBytes);
+    setInterval(() => this.#check(), CHECK_MS).unref();
   }
 
   #watch(conn: EngineSocket): void {
-    this.#connOf.set(conn.transport, conn);
-    conn.on('upgrade', (transport: EngineTransport) => this.#connOf.set(transport, conn));
-    // Bytes in Engine.IO's write buffer, kept as a running sum: summing the buffer at every packet is
-    // quadratic. A flush hands the whole buffer to the transport.
-    let queued = 0;
+    const state: Watched = { queued: 0, total: 0, connectEnd: undefined, watched: false, over: false };
+    this.#watched.set(conn, state);
+    conn.once('close', () => this.#watched.delete(conn));
+    // The write buffer is summed as it fills (summing it at every packet would be quadratic); a flush
+    // hands all of it to the transport.
     conn.on('flush', () => {
-      queued = 0;
+      state.queued = 0;
     });
-    conn.on('packetCreate', (packet: { data?: unknown }) => {
-      const buffered =
-        queued + (conn.transport.name === 'websocket' ? this.#websocket.bufferedAmount(conn.transport) : 0);
-      if (buffered > this.#policy.maxBytes) this.#drop(conn, buffered);
-      else queued += sizeOf(packet.data);
+    conn.on('packetCreate', (packet: { type: string; data?: unknown }) => {
+      const buffered = this.#buffered(conn, state);
+      if (state.watched && buffered > this.#policy.maxBytes * BURST_FACTOR) return this.#drop(conn, buffered);
+      const size = sizeOf(packet.data);
+      state.queued += size;
+      state.total += size;
+      if (state.connectEnd === undefined && isSocketIoConnect(packet)) state.connectEnd = state.total;
     });
+  }
+
+  #check(): void {
+    for (const [conn, state] of this.#watched) {
+      const buffered = this.#buffered(conn, state);
+      if (!state.watched) continue;
+      const over = buffered > this.#policy.maxBytes;
+      if (buffered > this.#policy.maxBytes * BURST_FACTOR || (over && state.over)) this.#drop(conn, buffered);
+      state.over = over;
+    }
+  }
+
+  /** Bytes queued for the connection; starts watching it once its CONNECT is no longer among them. */
+  #buffered(conn: EngineSocket, state: Watched): number {
+    const websocket =
+      conn.transport.name === 'websocket' ? this.#websocket.bufferedAmount(conn.transport) : 0;
+    const buffered = state.queued + websocket;
+    if (!state.watched && state.connectEnd !== undefined && state.total - buffered >= state.connectEnd) {
+      state.watched = true;
+    }
+    return buffered;
   }
 
   #drop(conn: EngineSocket, bufferedBytes: number): void {
@@ -84,12 +118,30 @@ export class SlowConsumerGuard {
     conn.readyState = 'closing';
     const engineId = (conn as unknown as { id: string }).id; // private in Engine.IO's types
     this.#policy.onSlowConsumer({ engineId, engine: conn.transport.name, bufferedBytes });
-    // Deferred: this may run inside a broadcast loop or a uWS publish that still iterates its subscribers.
+    // Deferred: this may run inside a broadcast loop that still iterates the room.
     setImmediate(() => {
       if (conn.transport.name === 'websocket') this.#websocket.abort(conn.transport);
       else conn.close(true);
     });
   }
+}
+
+interface Watched {
+  /** Bytes in Engine.IO's write buffer. */
+  queued: number;
+  /** Bytes ever queued. */
+  total: number;
+  /** What `total` was once the CONNECT was queued. */
+  connectEnd: number | undefined;
+  /** True once the CONNECT has left the relay: from then on the bound applies. */
+  watched: boolean;
+  /** Whether the last check found it over the bound. */
+  over: boolean;
+}
+
+/** An Engine.IO message carrying a Socket.IO CONNECT (type 0), to any namespace. */
+function isSocketIoConnect(packet: { type: string; data?: unknown }): boolean {
+  return packet.type === 'message' && typeof packet.data === 'string' && packet.data.startsWith('0');
 }
 
 function sizeOf(data: unknown): number {

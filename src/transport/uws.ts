@@ -21,12 +21,10 @@ export function createUwsTransport(): PublicTransport {
   return {
     name: 'uws',
     attach(io: Server, page: Page, backpressure: BackpressurePolicy) {
-      const guard = new SlowConsumerGuard(backpressure, uwsBuffer);
-      reportDroppedSends(app, guard);
-      // uWS skips sends to a socket holding more than maxBackpressure bytes; the handler above drops it.
-      // Engine.IO passes this on to uWS; Socket.IO's option type does not list it.
-      io.attachApp(app, { maxBackpressure: backpressure.maxBytes } as Partial<ServerOptions>);
-      guard.watch(io);
+      // 0: no limit. uWS would skip (lose) sends to a socket over its limit, even mid-replay; the guard
+      // closes such a socket instead. Engine.IO passes the option on; Socket.IO's type does not list it.
+      io.attachApp(app, { maxBackpressure: 0 } as Partial<ServerOptions>);
+      new SlowConsumerGuard(backpressure, uwsBuffer).watch(io);
       app.get('/', (res) => {
         res.writeHeader('content-type', page.contentType).end(page.body);
       });
@@ -70,23 +68,6 @@ const uwsBuffer: WebSocketBuffer = {
     if (socket && readyState !== 'closed') socket.close();
   },
 };
-
-/**
- * Engine.IO registers its WebSocket route without a `dropped` handler, so a send or publish that uWS
- * skips for backpressure would be lost silently. Its `app.ws` call is intercepted to add one: the
- * connection is dropped instead, and recovers what it missed when it reconnects.
- */
-function reportDroppedSends(app: uWS.TemplatedApp, guard: SlowConsumerGuard): void {
-  const ws = app.ws.bind(app);
-  app.ws = <UserData>(pattern: string, behavior: uWS.WebSocketBehavior<UserData>) =>
-    ws(pattern, {
-      ...behavior,
-      dropped: (socket) => {
-        const { transport } = socket.getUserData() as { transport: EngineTransport };
-        guard.dropTransport(transport, socket.getBufferedAmount());
-      },
-    });
-}
 
 /**
  * Works around socket.io's uWS integration for sockets restored by connection state recovery: their rooms
