@@ -60,13 +60,20 @@ export async function createRelay(
       ? await watchSentinels(config.redisSentinel, config.redisSentinelName, { log, metrics })
       : undefined;
   const redis = usesRedis(config)
-    ? connectRedis({ url: config.redisUrl, master: sentinel?.address }, { log, metrics })
+    ? connectRedis(
+        { url: config.redisUrl, master: sentinel?.address, cluster: config.redisCluster },
+        { log, metrics },
+      )
     : undefined;
   const cluster =
     redis && config.adapter === 'streams'
       ? createStreamsCluster(
           redis,
-          { recoveryWindowMs: config.recoveryWindowMs, maxEntries: config.recoveryMaxEntries },
+          {
+            recoveryWindowMs: config.recoveryWindowMs,
+            maxEntries: config.recoveryMaxEntries,
+            streamCount: config.streamCount,
+          },
           { metrics, log },
         )
       : undefined;

@@ -34,9 +34,12 @@ export interface Holdings {
   sweep(liveHoldings: ReadonlySet<string>): Promise<number>;
 }
 
-const HOLDERS_KEY = 'relay:holders';
-const HOLDINGS_KEY = 'relay:holdings';
-const heldKey = (holding: string) => `relay:held:${holding}`;
+// One hash tag for every holdings key: the scripts touch several of them, which a Redis Cluster allows
+// only within one slot.
+const HOLDERS_KEY = 'relay:{holdings}:holders';
+const HOLDINGS_KEY = 'relay:{holdings}:list';
+const HELD_PREFIX = 'relay:{holdings}:held:';
+const heldKey = (holding: string) => `${HELD_PREFIX}${holding}`;
 /** Sockets ended per round trip when a lost instance's holdings are swept. */
 const SWEEP_BATCH = 200;
 
@@ -46,7 +49,7 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[2])
 if prev and cjson.decode(prev).holder ~= ARGV[2] then
-  redis.call('SREM', 'relay:held:' .. cjson.decode(prev).holder, ARGV[1])
+  redis.call('SREM', ARGV[4] .. cjson.decode(prev).holder, ARGV[1])
   return prev
 end
 return false`;
@@ -81,7 +84,7 @@ export function createHoldings(
       const record: HeldSocket = { ...socket, holder: holdingId, instanceId: self.instanceId };
       const prev = await client.eval(CLAIM, {
         keys: [HOLDERS_KEY, heldKey(holdingId), HOLDINGS_KEY],
-        arguments: [socket.id, holdingId, JSON.stringify(record)],
+        arguments: [socket.id, holdingId, JSON.stringify(record), HELD_PREFIX],
       });
       return typeof prev === 'string' ? (JSON.parse(prev) as HeldSocket) : undefined;
     },

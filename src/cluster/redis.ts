@@ -1,6 +1,8 @@
 import { createClient } from 'redis';
+import type { HostPort } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
+import { createClusterClient } from './redis-cluster.js';
 import type { MasterAddress } from './sentinel.js';
 
 export type RedisClient = ReturnType<typeof createClient>;
@@ -23,10 +25,14 @@ export interface RedisConnection {
  * pile up commands in memory.
  */
 export function connectRedis(target: RedisTarget, deps: { log: Logger; metrics: Metrics }): RedisConnection {
-  const client = createClient({ ...clientOptions(target), disableOfflineQueue: true });
-  const where = target.master
-    ? `sentinel master ${target.master.host}:${target.master.port}`
-    : redactUrl(target.url ?? '');
+  const client = target.cluster
+    ? createClusterClient(target.cluster, { url: target.url, disableOfflineQueue: true })
+    : createClient({ ...clientOptions(target), disableOfflineQueue: true });
+  const where = target.cluster
+    ? `cluster ${target.cluster.map((n) => `${n.host}:${n.port}`).join(',')}`
+    : target.master
+      ? `sentinel master ${target.master.host}:${target.master.port}`
+      : redactUrl(target.url ?? '');
   let state: 'connecting' | 'up' | 'down' = 'connecting';
   let downSince = Date.now();
   client.on('ready', () => {
@@ -69,6 +75,8 @@ export function connectRedis(target: RedisTarget, deps: { log: Logger; metrics: 
 export interface RedisTarget {
   url?: string | undefined;
   master?: MasterAddress | undefined;
+  /** Nodes of a Redis Cluster (the URL then gives only credentials). */
+  cluster?: readonly HostPort[] | undefined;
 }
 
 function clientOptions(target: RedisTarget) {

@@ -7,14 +7,14 @@ const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 5_000;
 
 /**
- * Runs `create`, which builds the stock streams adapter, while the client's `duplicate` is replaced, so
- * the connections the adapter duplicates for itself (its blocking stream reader and its Pub/Sub
- * subscriber) are guarded:
+ * Replaces the client's `duplicate`, then runs `create`, which builds the stock streams adapter, so the
+ * connections the adapter duplicates for itself (its blocking stream readers and its Pub/Sub subscriber)
+ * are guarded. The replacement stays: with several streams the adapter duplicates its readers across
+ * awaits. Other modules' duplicates (replies, Pub/Sub adapters) want the offline queue too.
  * - They keep node-redis's offline queue, which the main connection turns off: while Redis is away the
  *   reader's XREAD waits for the reconnect instead of failing at once.
  * - The stock reading loop retries at once after any error. An XREAD that fails (connection lost, Redis
  *   still loading, an ACL refusal) is retried after an exponential backoff, and logged once per outage.
- * The adapter duplicates its clients synchronously inside createAdapter(); the swap lasts only that long.
  */
 export function withGuardedReader<T>(
   client: RedisClient,
@@ -24,11 +24,7 @@ export function withGuardedReader<T>(
   const duplicate = client.duplicate;
   client.duplicate = ((overrides?: object) =>
     backOff(duplicate.call(client, { ...overrides, disableOfflineQueue: false }), deps)) as typeof duplicate;
-  try {
-    return create();
-  } finally {
-    client.duplicate = duplicate;
-  }
+  return create();
 }
 
 function backOff(reader: RedisClient, deps: { log: Logger; metrics: Metrics }): RedisClient {

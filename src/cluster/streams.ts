@@ -7,12 +7,12 @@ import type { Metrics } from '../metrics/registry.js';
 import type { RedisConnection } from './redis.js';
 import { type BroadcastMessage, RestoredSockets, RestoreRefused, restoreSession } from './replay.js';
 import { SessionStore, type StoredSession } from './session-store.js';
+import { STREAM_BASE, streamOf } from './stream-names.js';
 import { withGuardedReader } from './stream-reader.js';
 import { StreamTrimmer } from './stream-trim.js';
 
 /** Redis keys of cluster mode. The stream keeps the streams adapter's name and entry format. */
 export const streamsKeys = {
-  stream: 'socket.io',
   sessionPrefix: 'relay:session:',
   evictedBefore: 'relay:stream:evicted-before',
 } as const;
@@ -26,8 +26,10 @@ const TRIM_INTERVAL_MS = 1_000;
 
 export interface StreamsClusterOptions {
   recoveryWindowMs: number;
-  /** Memory cap on the stream (`MAXLEN ~`), in entries. */
+  /** Memory cap on each stream (`MAXLEN ~`), in entries. */
   maxEntries: number;
+  /** Broadcast streams; namespaces are spread over them by a hash of their name. */
+  streamCount: number;
 }
 
 /** Cluster mode: Socket.IO's Redis Streams adapter with crash-safe sessions, time-bounded gap-free replay. */
@@ -89,20 +91,36 @@ export function createStreamsCluster(
     { keyPrefix: streamsKeys.sessionPrefix, recoveryWindowMs: opts.recoveryWindowMs, refreshMs },
     deps,
   );
-  const trimmer = new StreamTrimmer(
-    redis.client,
-    {
-      stream: streamsKeys.stream,
-      evictedKey: streamsKeys.evictedBefore,
-      horizonMs: opts.recoveryWindowMs + refreshMs + HORIZON_SLACK_MS,
-      maxEntries: opts.maxEntries,
-      intervalMs: TRIM_INTERVAL_MS,
-    },
-    deps,
-  );
+  // One trimmer per stream in use: namespaces share a stream when they hash to the same one.
+  const trimmers = new Map<string, StreamTrimmer>();
+  const trimmerOf = (stream: string) => {
+    let trimmer = trimmers.get(stream);
+    if (!trimmer) {
+      trimmer = new StreamTrimmer(
+        redis.client,
+        {
+          stream,
+          evictedKey:
+            stream === STREAM_BASE ? streamsKeys.evictedBefore : `${streamsKeys.evictedBefore}:${stream}`,
+          horizonMs: opts.recoveryWindowMs + refreshMs + HORIZON_SLACK_MS,
+          maxEntries: opts.maxEntries,
+          intervalMs: TRIM_INTERVAL_MS,
+        },
+        deps,
+      );
+      trimmers.set(stream, trimmer);
+      trimmer.start();
+      void trimmer.trim();
+    }
+    return trimmer;
+  };
   // The stock MAXLEN trim at every XADD is replaced (see doPublish below); this value is never used.
   const stock = withGuardedReader(redis.client, deps, () =>
-    createAdapter(redis.client, { streamName: streamsKeys.stream, maxLen: opts.maxEntries }),
+    createAdapter(redis.client, {
+      streamName: STREAM_BASE,
+      streamCount: opts.streamCount,
+      maxLen: opts.maxEntries,
+    }),
   );
 
   let readerSeen = false;
@@ -130,12 +148,14 @@ export function createStreamsCluster(
     const proto = Object.getPrototypeOf(instance) as AdapterInternals;
     const restored = new RestoredSockets();
     const namespace = nsp.name;
+    const stream = streamOf(namespace, opts.streamCount);
+    const trimmer = trimmerOf(stream);
 
     const doPublish = instance.doPublish.bind(instance);
     instance.doPublish = (message) => {
       if (isEphemeral(message)) return doPublish(message);
       // Trim by age at every write instead of by length: a burst cannot evict what a client still needs.
-      return redis.client.xAdd(streamsKeys.stream, '*', instance.encode(message), {
+      return redis.client.xAdd(stream, '*', instance.encode(message), {
         TRIM: { strategy: 'MINID', strategyModifier: '~', threshold: trimmer.horizon() },
       });
     };
@@ -188,7 +208,7 @@ export function createStreamsCluster(
         const session = await restoreSession(
           {
             client: redis.client,
-            stream: streamsKeys.stream,
+            stream,
             namespace,
             sessions,
             restored,
@@ -239,7 +259,7 @@ export function createStreamsCluster(
       if (readerSeen) return clearInterval(timer);
       if (!redis.isReady()) return;
       redis.client
-        .xAdd(streamsKeys.stream, '*', {
+        .xAdd(streamOf(instance.nsp.name, opts.streamCount), '*', {
           uid: instance.uid,
           nsp: instance.nsp.name,
           type: String(PROBE_TYPE),
@@ -258,14 +278,13 @@ export function createStreamsCluster(
   // while Redis was away and a restarted Redis may have lost them all.
   redis.client.on('ready', () => {
     sessions.resync();
-    void trimmer.trim();
+    for (const trimmer of trimmers.values()) void trimmer.trim();
     if (readerSeen) {
       readerSeen = false;
       startProbe();
     }
   });
   sessions.start();
-  trimmer.start();
 
   return {
     adapter: adapter as unknown as NonNullable<ServerOptions['adapter']>,
@@ -289,7 +308,7 @@ export function createStreamsCluster(
     stop() {
       clearInterval(probeTimer);
       sessions.stop();
-      trimmer.stop();
+      for (const trimmer of trimmers.values()) trimmer.stop();
     },
   };
 }

@@ -49,7 +49,9 @@ export function loadConfig(input: LoadInput): Loaded {
 
 /** Cluster mode: Redis reached by URL, or through Sentinel. */
 export function usesRedis(config: RelayConfig): boolean {
-  return config.redisUrl !== undefined || config.redisSentinel !== undefined;
+  return (
+    config.redisUrl !== undefined || config.redisSentinel !== undefined || config.redisCluster !== undefined
+  );
 }
 
 /** Rules that span settings; each names the setting to change. */
@@ -64,6 +66,9 @@ function checkCombinations(config: RelayConfig): void {
     if (policy.upstream?.kind === 'queue' && !usesRedis(config)) {
       throw new ConfigError(`namespaces.${name}.upstream.queue`, 'a work queue needs --redis-url');
     }
+  }
+  if (config.redisCluster !== undefined && config.redisSentinel !== undefined) {
+    throw new ConfigError('--redis-cluster', 'expected either --redis-cluster or --redis-sentinel, not both');
   }
   if ((config.redisSentinel === undefined) !== (config.redisSentinelName === undefined)) {
     throw new ConfigError(

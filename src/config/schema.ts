@@ -14,6 +14,8 @@ export interface RelayConfig {
   adminPort: number;
   adminHost: string;
   redisUrl: string | undefined;
+  redisCluster: readonly HostPort[] | undefined;
+  streamCount: number;
   redisSentinel: readonly HostPort[] | undefined;
   redisSentinelName: string | undefined;
   transport: TransportName;
@@ -209,6 +211,22 @@ export const settings: readonly Setting[] = [
     defaultValue: () => undefined,
     parse: redisUrl,
     doc: 'unset: single-node in-memory mode; set: cluster mode over Redis',
+  },
+  {
+    key: 'redisCluster',
+    flag: '--redis-cluster',
+    env: 'RELAY_REDIS_CLUSTER',
+    defaultValue: () => undefined,
+    parse: hostPortList,
+    doc: 'Redis Cluster nodes (host:port,...): cluster mode on a Redis Cluster',
+  },
+  {
+    key: 'streamCount',
+    flag: '--stream-count',
+    env: 'RELAY_STREAM_COUNT',
+    defaultValue: () => 1,
+    parse: integer(1, 64, 'a number of streams'),
+    doc: "broadcast streams; namespaces are spread over them (and over a Redis Cluster's masters)",
   },
   {
     key: 'redisSentinel',

@@ -5,7 +5,7 @@ import { createClient } from 'redis';
 import { MessageType } from 'socket.io-adapter';
 import { PacketType } from 'socket.io-parser';
 import type { RedisClient } from '../cluster/redis.js';
-import { streamsKeys } from '../cluster/streams.js';
+import { streamOf } from '../cluster/stream-names.js';
 
 /** Sends into one namespace; `to`/`in` narrow it to rooms (a socket id is a room), `except` excludes. */
 export interface NamespaceEmitter {
@@ -31,6 +31,8 @@ export interface EmitterOptions {
   redisUrl?: string;
   /** A connected node-redis v4 client to use instead of opening one. */
   client?: RedisClient;
+  /** The relays' `--stream-count` (default 1): which stream carries each namespace. */
+  streamCount?: number;
 }
 
 /** What an emitter writes as the sender of its entries: never equal to a relay adapter's uid. */
@@ -49,7 +51,7 @@ export function createEmitter(opts: EmitterOptions): Emitter {
 
   const write = async (nsp: string, type: MessageType, data: unknown) => {
     await connected;
-    return client.xAdd(streamsKeys.stream, '*', {
+    return client.xAdd(streamOf(nsp, opts.streamCount ?? 1), '*', {
       uid: EMITTER_UID,
       nsp,
       type: String(type),

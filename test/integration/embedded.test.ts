@@ -321,6 +321,7 @@ describe('graceful drain', () => {
       'readiness',
       'public-listener',
       'sockets',
+      'backends',
       'redis-flush',
       'socket.io',
       'registry',

@@ -52,6 +52,8 @@ describe('Redis Sentinel failover', () => {
           '',
           '--appendonly',
           'no',
+          '--dir',
+          tmpdir(),
           '--replicaof',
           '127.0.0.1',
           String(master.port),
@@ -117,6 +119,7 @@ describe('Redis Sentinel failover', () => {
     let refused = 0;
     let n = 0;
     let killedAt = 0;
+    let sentBeforeKill = 0;
     const publishing = (async () => {
       const deadline = Date.now() + 30_000;
       while (Date.now() < deadline) {
@@ -127,11 +130,13 @@ describe('Redis Sentinel failover', () => {
           .catch(() => ({ ok: false }));
         if (reply.ok) acked.push(n);
         else refused++;
-        if (killedAt && reply.ok && atBob.includes(n)) return;
+        // Resumed: a message published after the kill has crossed to the other instance.
+        if (killedAt && atBob.some((m) => m > sentBeforeKill)) return;
         await new Promise((r) => setTimeout(r, 50));
       }
     })();
     await waitFor('traffic before the failover', () => atBob.length >= 10);
+    sentBeforeKill = n;
     killedAt = Date.now();
     await master.stop();
     await publishing;

@@ -195,6 +195,31 @@ describe('config loading', () => {
     );
   });
 
+  test('reads Redis Cluster nodes and the stream count; refuses cluster and sentinel together', () => {
+    const { config } = loadConfig({
+      argv: ['--redis-cluster', '10.0.0.1:7000,10.0.0.2:7000', '--stream-count', '3'],
+      env: {},
+    });
+    assert.deepEqual(config.redisCluster, [
+      { host: '10.0.0.1', port: 7000 },
+      { host: '10.0.0.2', port: 7000 },
+    ]);
+    assert.equal(config.streamCount, 3);
+    assert.match(
+      configError(() => loadConfig({ argv: ['--stream-count', '0'], env: {} })).message,
+      /^--stream-count: expected a number of streams/,
+    );
+    assert.match(
+      configError(() =>
+        loadConfig({
+          argv: ['--redis-cluster', 'a:1', '--redis-sentinel', 'b:2', '--redis-sentinel-name', 'm'],
+          env: {},
+        }),
+      ).message,
+      /^--redis-cluster: expected either --redis-cluster or --redis-sentinel, not both/,
+    );
+  });
+
   test('reads namespace upstreams with their defaults, and names the bad key', () => {
     const good = file(
       'upstreams.yaml',
