@@ -4,10 +4,11 @@
 import WebSocket from 'ws';
 import { type BenchEvent, parseBenchEvent } from './bench-event.js';
 
+/** A Socket.IO session to recover: the pid and last offset of a previous socket. */
+export type Session = { pid: string; offset: string };
+
 export interface LeanSocketOptions {
   localAddress?: string | undefined;
-  /** Ask for connection state recovery with this session (the pid and last offset of a previous socket). */
-  recover?: { pid: string; offset: string } | undefined;
   /** The benchmark's broadcast frames, read without JSON.parse; other events only update the offset. */
   onBenchEvent?: (event: BenchEvent) => void;
   onClose?: (socket: LeanSocket) => void;
@@ -32,8 +33,8 @@ export class LeanSocket {
 
   constructor(private readonly opts: LeanSocketOptions = {}) {}
 
-  /** Opens the WebSocket and completes the Socket.IO CONNECT; rejects after `timeoutMs`. */
-  connect(url: string, timeoutMs = 10_000, recover = this.opts.recover): Promise<void> {
+  /** Opens the WebSocket and completes the Socket.IO CONNECT (recovering `recover`); rejects after `timeoutMs`. */
+  connect(url: string, timeoutMs = 10_000, recover?: Session): Promise<void> {
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(engineUrl(url), {
         localAddress: this.opts.localAddress,
@@ -92,7 +93,7 @@ export class LeanSocket {
     });
   }
 
-  private onPacket(text: string, recover: LeanSocketOptions['recover'], settle: (err?: Error) => void): void {
+  private onPacket(text: string, recover: Session | undefined, settle: (err?: Error) => void): void {
     const type = text.charCodeAt(1);
     if (type === 48) {
       // '0' CONNECT: {"sid","pid"}; recovered when the server kept the pid we asked for.
@@ -144,7 +145,7 @@ export class LeanSocket {
   }
 
   /** The session to send when reconnecting, if the server gave us one and we saw an offset. */
-  session(): { pid: string; offset: string } | undefined {
+  session(): Session | undefined {
     return this.pid !== undefined && this.lastOffset !== undefined
       ? { pid: this.pid, offset: this.lastOffset }
       : undefined;

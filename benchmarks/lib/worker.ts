@@ -89,6 +89,8 @@ async function reconnect(client: Client): Promise<void> {
       return;
     } catch {
       reconnectErrors++;
+      // A connect whose join then failed is still open: it would deliver every message a second time.
+      client.socket.close();
     }
   }
 }
