@@ -47,7 +47,10 @@ const REPLAYED_FILTER_MS = 30_000;
 /** A restored socket that has not connected by then never will; its session is put back. */
 const JOIN_DEADLINE_MS = 10_000;
 
-type LiveItems = Map<string, { data: unknown[]; opts: EncodedOpts }>;
+type LiveItem = { data: unknown[]; opts: EncodedOpts };
+/** A restore reading the stream, as the live log knows it. */
+type LiveReader = symbol;
+type JoiningState = { rooms: string[]; replayed: Set<string>; held: Map<string, unknown[]> };
 
 /**
  * Live broadcasts around restores, in three phases, so that a restored socket gets every packet once:
@@ -60,23 +63,38 @@ type LiveItems = Map<string, { data: unknown[]; opts: EncodedOpts }>;
  * `live()` runs for every broadcast this instance delivers; with no restore around it returns at once.
  */
 export class RestoredSockets {
-  readonly #reading = new Set<LiveItems>();
-  readonly #joining = new Map<
-    string,
-    { rooms: string[]; replayed: Set<string>; held: Map<string, unknown[]> }
-  >();
+  /**
+   * Phase 1: one log of live packets shared by every restore reading the stream, kept while any reads;
+   * each reader remembers where it started. Readers start in order, so the first one left started first.
+   */
+  readonly #log: Array<[string, LiveItem]> = [];
+  #logStart = 0;
+  readonly #readers = new Map<LiveReader, number>();
+  readonly #joining = new Map<string, JoiningState>();
+  /** Phase 2, by room: the joining sockets in it (a packet only has to look at its own rooms). */
+  readonly #joiningByRoom = new Map<string, Set<string>>();
   /** Phase 3, by stream id: the sockets that already got that packet. */
-  readonly #replayedTo = new Map<string, string[]>();
+  readonly #replayedTo = new Map<string, Set<string>>();
 
-  /** Phase 1: live packets from now on are collected until `stopReading`. */
-  startReading(): LiveItems {
-    const items: LiveItems = new Map();
-    this.#reading.add(items);
-    return items;
+  /** Phase 1: live packets from now on are kept until `stopReading`. */
+  startReading(): LiveReader {
+    const reader: LiveReader = Symbol('reader');
+    this.#readers.set(reader, this.#logStart + this.#log.length);
+    return reader;
   }
 
-  stopReading(items: LiveItems): void {
-    this.#reading.delete(items);
+  /** The live packets since `reader` started, in arrival order. */
+  readSince(reader: LiveReader): Array<[string, LiveItem]> {
+    const start = this.#readers.get(reader);
+    return start === undefined ? [] : this.#log.slice(start - this.#logStart);
+  }
+
+  stopReading(reader: LiveReader): void {
+    this.#readers.delete(reader);
+    const first = this.#readers.values().next();
+    const keepFrom = first.done ? this.#logStart + this.#log.length : first.value;
+    this.#log.splice(0, keepFrom - this.#logStart);
+    this.#logStart = keepFrom;
   }
 
   /**
@@ -85,26 +103,34 @@ export class RestoredSockets {
    * died after the session was taken).
    */
   expect(socketId: string, rooms: string[], replayedIds: readonly string[], abandoned: () => void): void {
-    const state = { rooms, replayed: new Set(replayedIds), held: new Map<string, unknown[]>() };
+    const state: JoiningState = { rooms, replayed: new Set(replayedIds), held: new Map() };
     this.#joining.set(socketId, state);
+    for (const room of rooms) {
+      let members = this.#joiningByRoom.get(room);
+      if (!members) this.#joiningByRoom.set(room, (members = new Set()));
+      members.add(socketId);
+    }
     setTimeout(() => {
       if (this.#joining.get(socketId) !== state) return;
-      this.#joining.delete(socketId);
+      this.#forgetJoining(socketId, state);
       abandoned();
     }, JOIN_DEADLINE_MS).unref();
   }
 
   /** Called with every broadcast before its live delivery: the sockets to add to its `except`. */
   live(offset: string | undefined, message: BroadcastMessage): string[] {
-    if (!offset || (this.#reading.size === 0 && this.#joining.size === 0 && this.#replayedTo.size === 0))
+    if (!offset || (this.#readers.size === 0 && this.#joining.size === 0 && this.#replayedTo.size === 0))
       return [];
-    const excluded = this.#replayedTo.get(offset)?.slice() ?? [];
+    const replayedTo = this.#replayedTo.get(offset);
+    const excluded = replayedTo ? [...replayedTo] : [];
     const recoverable = recoverablePacket(message);
     if (!recoverable) return excluded;
     // Copy: the live path appends the offset to this very array after us.
     const data = [...recoverable.packet.data, offset];
-    for (const items of this.#reading) items.set(offset, { data, opts: recoverable.opts });
-    for (const [socketId, state] of this.#joining) {
+    if (this.#readers.size > 0) this.#log.push([offset, { data, opts: recoverable.opts }]);
+    if (this.#joining.size === 0) return excluded;
+    for (const socketId of this.#joiningReached(recoverable.opts)) {
+      const state = this.#joining.get(socketId) as JoiningState;
       if (!reaches(state.rooms, recoverable.opts)) continue;
       excluded.push(socketId);
       if (!state.replayed.has(offset)) state.held.set(offset, data);
@@ -116,17 +142,39 @@ export class RestoredSockets {
   joined(socketId: string): unknown[][] {
     const state = this.#joining.get(socketId);
     if (!state) return [];
-    this.#joining.delete(socketId);
+    this.#forgetJoining(socketId, state);
     const ids = [...state.replayed, ...state.held.keys()];
-    for (const id of ids) this.#replayedTo.set(id, [...(this.#replayedTo.get(id) ?? []), socketId]);
+    for (const id of ids) {
+      let sockets = this.#replayedTo.get(id);
+      if (!sockets) this.#replayedTo.set(id, (sockets = new Set()));
+      sockets.add(socketId);
+    }
     setTimeout(() => {
       for (const id of ids) {
-        const rest = this.#replayedTo.get(id)?.filter((s) => s !== socketId) ?? [];
-        if (rest.length > 0) this.#replayedTo.set(id, rest);
-        else this.#replayedTo.delete(id);
+        const sockets = this.#replayedTo.get(id);
+        sockets?.delete(socketId);
+        if (sockets?.size === 0) this.#replayedTo.delete(id);
       }
     }, REPLAYED_FILTER_MS).unref();
     return [...state.held.entries()].sort(([a], [b]) => compareStreamIds(a, b)).map(([, data]) => data);
+  }
+
+  /** Joining sockets a packet for these rooms may reach: all of them for a namespace-wide packet. */
+  #joiningReached(opts: EncodedOpts): Iterable<string> {
+    if (opts.rooms.length === 0) return this.#joining.keys();
+    if (opts.rooms.length === 1) return this.#joiningByRoom.get(opts.rooms[0] as string) ?? [];
+    const reached = new Set<string>();
+    for (const room of opts.rooms) for (const id of this.#joiningByRoom.get(room) ?? []) reached.add(id);
+    return reached;
+  }
+
+  #forgetJoining(socketId: string, state: JoiningState): void {
+    this.#joining.delete(socketId);
+    for (const room of state.rooms) {
+      const members = this.#joiningByRoom.get(room);
+      members?.delete(socketId);
+      if (members?.size === 0) this.#joiningByRoom.delete(room);
+    }
   }
 }
 
@@ -206,7 +254,8 @@ export async function restoreSession(
       if (read > deps.maxEntries) throw new RestoreRefused('replay-too-long');
     }
     // Broadcasts delivered live since the last read; the stream read above already has the older ones.
-    const later = [...live.entries()]
+    const later = deps.restored
+      .readSince(live)
       .filter(([id, item]) => compareStreamIds(id, last) > 0 && reaches(session.rooms, item.opts))
       .sort(([a], [b]) => compareStreamIds(a, b));
     for (const [id, item] of later) {

@@ -2,9 +2,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createClient } from 'redis';
 import { freePort } from './ports.js';
 import { exited, track, waitFor } from './processes.js';
+import { redisCommand } from './redis.js';
 
 export interface RedisClusterNodes {
   /** `host:port` of every node, masters first. */
@@ -72,7 +72,7 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterNodes>
     'cluster state ok on every node',
     async () => {
       for (const port of ports)
-        if (!String(await command(port, ['CLUSTER', 'INFO'])).includes('cluster_state:ok')) return false;
+        if (!String(await redisCommand(port, ['CLUSTER', 'INFO'])).includes('cluster_state:ok')) return false;
       return true;
     },
     20_000,
@@ -83,7 +83,8 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterNodes>
     async () => {
       let synced = 0;
       for (const port of ports) {
-        if (String(await command(port, ['INFO', 'replication'])).includes('master_link_status:up')) synced++;
+        if (String(await redisCommand(port, ['INFO', 'replication'])).includes('master_link_status:up'))
+          synced++;
       }
       return synced === masters;
     },
@@ -99,9 +100,9 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterNodes>
     },
     async masterOf(key) {
       for (const port of ports) {
-        const reply = await command(port, ['CLUSTER', 'KEYSLOT', key]);
+        const reply = await redisCommand(port, ['CLUSTER', 'KEYSLOT', key]);
         if (reply === undefined) continue;
-        const slots = (await command(port, ['CLUSTER', 'SLOTS'])) as Array<
+        const slots = (await redisCommand(port, ['CLUSTER', 'SLOTS'])) as Array<
           [number, number, [string, number]]
         >;
         const range = slots.find(([from, to]) => Number(reply) >= from && Number(reply) <= to);
@@ -116,19 +117,6 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterNodes>
   };
 }
 
-async function command(port: number, args: string[]): Promise<unknown> {
-  const client = createClient({ socket: { port, host: '127.0.0.1', reconnectStrategy: false } });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    return await client.sendCommand(args);
-  } catch {
-    return undefined;
-  } finally {
-    if (client.isOpen) await client.disconnect();
-  }
-}
-
 async function ping(port: number): Promise<boolean> {
-  return (await command(port, ['PING'])) === 'PONG';
+  return (await redisCommand(port, ['PING'])) === 'PONG';
 }

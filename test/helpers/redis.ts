@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { createClient } from 'redis';
 import { freePort } from './ports.js';
 import { exited, track, waitFor } from './processes.js';
 
@@ -63,4 +64,18 @@ function ping(port: number, ca: Buffer | undefined): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
+}
+
+/** One command to the Redis on `port`; undefined when it cannot be reached or refuses. */
+export async function redisCommand(port: number, args: string[]): Promise<unknown> {
+  const client = createClient({ socket: { port, host: '127.0.0.1', reconnectStrategy: false } });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    return await client.sendCommand(args);
+  } catch {
+    return undefined;
+  } finally {
+    if (client.isOpen) await client.disconnect();
+  }
 }
