@@ -75,7 +75,7 @@ function asClient(make: () => Cluster): RedisClient {
         // The cluster client has no 'ready' of its own after a failure: this is the one.
         for (const listener of onReady) listener();
       })
-      .catch((err) => {
+      .catch(() => {
         void next.disconnect().catch(() => {});
         setTimeout(replace, REDISCOVER_AFTER_MS).unref();
       })

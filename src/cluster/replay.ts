@@ -105,11 +105,7 @@ export class RestoredSockets {
   expect(socketId: string, rooms: string[], replayedIds: readonly string[], abandoned: () => void): void {
     const state: JoiningState = { rooms, replayed: new Set(replayedIds), held: new Map() };
     this.#joining.set(socketId, state);
-    for (const room of rooms) {
-      let members = this.#joiningByRoom.get(room);
-      if (!members) this.#joiningByRoom.set(room, (members = new Set()));
-      members.add(socketId);
-    }
+    for (const room of rooms) addTo(this.#joiningByRoom, room, socketId);
     setTimeout(() => {
       if (this.#joining.get(socketId) !== state) return;
       this.#forgetJoining(socketId, state);
@@ -144,11 +140,7 @@ export class RestoredSockets {
     if (!state) return [];
     this.#forgetJoining(socketId, state);
     const ids = [...state.replayed, ...state.held.keys()];
-    for (const id of ids) {
-      let sockets = this.#replayedTo.get(id);
-      if (!sockets) this.#replayedTo.set(id, (sockets = new Set()));
-      sockets.add(socketId);
-    }
+    for (const id of ids) addTo(this.#replayedTo, id, socketId);
     setTimeout(() => {
       for (const id of ids) {
         const sockets = this.#replayedTo.get(id);
@@ -176,6 +168,12 @@ export class RestoredSockets {
       if (members?.size === 0) this.#joiningByRoom.delete(room);
     }
   }
+}
+
+function addTo(index: Map<string, Set<string>>, key: string, value: string): void {
+  const set = index.get(key);
+  if (set) set.add(value);
+  else index.set(key, new Set([value]));
 }
 
 /** Only these broadcasts carry an offset and are stored for replay (same rule as Socket.IO's adapter). */
