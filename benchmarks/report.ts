@@ -182,14 +182,6 @@ export function markdown(result: Json): string {
       '',
     );
   }
-  const pubsub = at(s, 'streams-vs-pubsub', 'pubsubServer');
-  if (typeof pubsub === 'string' && pubsub.includes('seed-server')) {
-    lines.push(
-      `Streams vs Pub/Sub on cross-instance: the Pub/Sub figures come from ${pubsub}, standing in for the ` +
-        "relay's `--adapter pubsub`, so they lack the relay's own per-message work.",
-      '',
-    );
-  }
   const ratios = result.ratios as Json | undefined;
   if (ratios) {
     const goalKeys = new Set(GOALS.map((g) => g.key));

@@ -83,7 +83,8 @@ async function runScenarios(plan: Plan): Promise<Results> {
     await run('recovery-storm', both(), (t) => recoveryStorm(t, plan.recovery));
   }
   if (only.has('baseline-seed')) {
-    // The seeds' deployment (ws + classic Pub/Sub) on the same loads; Pub/Sub on uWS isolates the adapter.
+    // The seeds' deployment (ws + classic Pub/Sub) on the same loads; the relay on uWS with
+    // `--adapter pubsub` isolates the adapter.
     progress(`baseline-seed: ${labelOf(SEED_WS)}`);
     const seedWs = {
       label: labelOf(SEED_WS),
@@ -101,7 +102,7 @@ async function runScenarios(plan: Plan): Promise<Results> {
     scenarios['baseline-seed'] = { [SEED_WS.key]: seedWs, [PUBSUB_UWS.key]: pubsubUws };
     const cross = scenarios['cross-instance'] ?? {};
     scenarios['streams-vs-pubsub'] = {
-      /** Which server gave the Pub/Sub figures: the seed server until the relay has `--adapter pubsub`. */
+      /** Which server gave the Pub/Sub figures: the relay with `--adapter pubsub`. */
       pubsubServer: labelOf(PUBSUB_UWS),
       'streams-uws': cross.uws ?? null,
       'streams-ws': cross.ws ?? null,

@@ -17,19 +17,14 @@ export const RELAY_UWS: Target = { key: 'uws', kind: 'relay', transport: 'uws', 
 export const RELAY_WS: Target = { key: 'ws', kind: 'relay', transport: 'ws', adapter: 'streams' };
 /** The seeds' deployment, the baseline of every figure. */
 export const SEED_WS: Target = { key: 'pubsub-ws', kind: 'seed', transport: 'ws', adapter: 'pubsub' };
-/**
- * The Pub/Sub side of Streams vs Pub/Sub on cross-instance, on uWS like the relay it is compared with. The
- * relay has no `--adapter pubsub` yet (issue 7), so the seed server stands in; once it has, change `kind`
- * to 'relay' and the same scenario runs the relay with `--adapter pubsub` (labels follow).
- */
-export const PUBSUB_UWS: Target = { key: 'pubsub-uws', kind: 'seed', transport: 'uws', adapter: 'pubsub' };
+/** The Pub/Sub side of Streams vs Pub/Sub on cross-instance: the relay itself with `--adapter pubsub`. */
+export const PUBSUB_UWS: Target = { key: 'pubsub-uws', kind: 'relay', transport: 'uws', adapter: 'pubsub' };
 
 /** How reports name a target. */
 export function labelOf(target: Target): string {
   const bus = target.adapter === 'streams' ? 'Streams' : 'classic Pub/Sub';
   if (target.kind === 'relay') return `relay, ${target.transport} (${bus})`;
-  const what = `Socket.IO + ${target.transport} + ${bus}`;
-  return target === SEED_WS ? `seed: ${what}` : `${what} (seed-server.ts)`;
+  return `seed: Socket.IO + ${target.transport} + ${bus}`;
 }
 
 export interface Cluster {
