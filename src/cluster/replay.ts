@@ -3,6 +3,7 @@ import { MessageType } from 'socket.io-adapter';
 import { PacketType } from 'socket.io-parser';
 import type { RedisClient } from './redis.js';
 import type { SessionStore, StoredSession } from './session-store.js';
+import type { SharedReads } from './shared-reads.js';
 import { compareStreamIds, isStreamId } from './stream-ids.js';
 
 /** The parts of a Socket.IO cluster broadcast message that recovery looks at. */
@@ -213,6 +214,15 @@ export interface ReplayDeps {
   evictedBefore: () => Promise<string>;
   /** Most stream entries one restore may read (the stream's length cap). */
   maxEntries: number;
+  /** Reads shared with the other restores in flight. */
+  reads: SharedReads;
+}
+
+/** A stream entry as a restore needs it, decoded once however many restores read it. */
+interface ReplayEntry {
+  id: string;
+  nsp: string | undefined;
+  recoverable: ReturnType<typeof recoverablePacket>;
 }
 
 /**
@@ -227,24 +237,24 @@ export async function restoreSession(
 ): Promise<RestoredSession> {
   if (!isStreamId(offset) || typeof pid !== 'string') throw new RestoreRefused('invalid-offset');
   const live = deps.restored.startReading();
+  const since = deps.reads.start();
   try {
     const session = await deps.sessions.take(pid);
     if (!session) throw new RestoreRefused('session-missing');
-    await checkOffset(deps, offset);
+    await checkOffset(deps, offset, since);
 
     const missedPackets: unknown[][] = [];
     const replayedIds: string[] = [];
     let last = offset;
     let read = 0;
     for (;;) {
-      const entries = await deps.client.xRange(deps.stream, `(${last}`, '+', { COUNT: REPLAY_CHUNK });
-      for (const entry of entries) {
-        last = entry.id;
-        if (entry.message.nsp !== deps.namespace) continue;
-        const recoverable = recoverablePacket(decodeEntry(entry.message));
+      const entries = await readChunk(deps, last, since);
+      for (const { id, nsp, recoverable } of entries) {
+        last = id;
+        if (nsp !== deps.namespace) continue;
         if (recoverable && reaches(session.rooms, recoverable.opts)) {
-          missedPackets.push([...recoverable.packet.data, entry.id]);
-          replayedIds.push(entry.id);
+          missedPackets.push([...recoverable.packet.data, id]);
+          replayedIds.push(id);
         }
       }
       read += entries.length;
@@ -269,15 +279,29 @@ export async function restoreSession(
   }
 }
 
+/** Up to REPLAY_CHUNK entries after `after`, decoded. */
+function readChunk(deps: ReplayDeps, after: string, since: number): Promise<ReplayEntry[]> {
+  return deps.reads.get(`xrange ${deps.stream} ${after}`, since, async () => {
+    const entries = await deps.client.xRange(deps.stream, `(${after}`, '+', { COUNT: REPLAY_CHUNK });
+    return entries.map(({ id, message }) => ({
+      id,
+      nsp: message.nsp,
+      recoverable: recoverablePacket(decodeEntry(message)),
+    }));
+  });
+}
+
 /**
  * Entries after `offset` are all still in the stream unless the length cap evicted some. Age trimming is
  * harmless: it only removes entries older than the horizon, and a session that old has expired, so any
  * restorable client was still connected then and received them live.
  */
-async function checkOffset(deps: ReplayDeps, offset: string): Promise<void> {
+async function checkOffset(deps: ReplayDeps, offset: string, since: number): Promise<void> {
   let lastGenerated: string;
   try {
-    const reply = (await deps.client.sendCommand(['XINFO', 'STREAM', deps.stream])) as unknown[];
+    const reply = (await deps.reads.get(`xinfo ${deps.stream}`, since, () =>
+      deps.client.sendCommand(['XINFO', 'STREAM', deps.stream]),
+    )) as unknown[];
     const at = reply.indexOf('last-generated-id');
     lastGenerated = String(reply[at + 1] ?? '0-0');
   } catch {
@@ -286,5 +310,6 @@ async function checkOffset(deps: ReplayDeps, offset: string): Promise<void> {
   if (!isStreamId(lastGenerated) || compareStreamIds(offset, lastGenerated) > 0) {
     throw new RestoreRefused('offset-unknown');
   }
-  if (compareStreamIds(offset, await deps.evictedBefore()) < 0) throw new RestoreRefused('offset-gone');
+  const evictedBefore = await deps.reads.get(`evicted ${deps.stream}`, since, deps.evictedBefore);
+  if (compareStreamIds(offset, evictedBefore) < 0) throw new RestoreRefused('offset-gone');
 }

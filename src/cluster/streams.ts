@@ -7,6 +7,7 @@ import type { Metrics } from '../metrics/registry.js';
 import type { RedisConnection } from './redis.js';
 import { type BroadcastMessage, RestoredSockets, RestoreRefused, restoreSession } from './replay.js';
 import { SessionStore, type StoredSession } from './session-store.js';
+import { SharedReads } from './shared-reads.js';
 import { STREAM_BASE, streamOf } from './stream-names.js';
 import { withGuardedReader } from './stream-reader.js';
 import { StreamTrimmer } from './stream-trim.js';
@@ -147,6 +148,7 @@ export function createStreamsCluster(
   function enhance(instance: AdapterInternals, nsp: Namespace): void {
     const proto = Object.getPrototypeOf(instance) as AdapterInternals;
     const restored = new RestoredSockets();
+    const reads = new SharedReads();
     const namespace = nsp.name;
     const stream = streamOf(namespace, opts.streamCount);
     const trimmer = trimmerOf(stream);
@@ -214,6 +216,7 @@ export function createStreamsCluster(
             restored,
             evictedBefore: () => trimmer.evictedBefore(),
             maxEntries: opts.maxEntries,
+            reads,
           },
           pid,
           offset,
