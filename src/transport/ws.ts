@@ -1,8 +1,14 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Server } from 'socket.io';
 import { ErrorCodes, RelayError } from '../errors.js';
-import { type BackpressurePolicy, SlowConsumerGuard, type WebSocketBuffer } from './backpressure.js';
+import {
+  type BackpressurePolicy,
+  type EngineSocket,
+  type EngineTransport,
+  SlowConsumerGuard,
+  type WebSocketBuffer,
+} from './backpressure.js';
 import type { Page, PublicTransport } from './transport.js';
 
 /** Socket.IO's standard engine: Node's http server with the `ws` package for WebSocket. */
@@ -23,6 +29,10 @@ export function createWsTransport(): PublicTransport {
       page = servedPage;
       io.attach(server);
       new SlowConsumerGuard(backpressure, wsBuffer).watch(io);
+      io.engine.on('connection', (conn: EngineSocket) => {
+        corkBatches(conn.transport);
+        conn.on('upgrade', corkBatches);
+      });
     },
     listen(host: string, port: number) {
       return new Promise<number>((resolve, reject) => {
@@ -46,6 +56,29 @@ export function createWsTransport(): PublicTransport {
 interface WsSocket {
   bufferedAmount: number;
   terminate(): void;
+  /** The TCP socket (not in the public types). */
+  _socket: Socket;
+}
+
+/**
+ * Engine.IO hands a websocket transport everything queued in one send() (a recovery replay, a burst),
+ * but `ws` writes each frame to the TCP socket by itself: a system call per packet, which made a replay
+ * to thousands of reconnecting clients several times slower than on uWS. Corking the TCP socket for the
+ * call turns it into one write.
+ */
+function corkBatches(transport: EngineTransport): void {
+  if (transport.name !== 'websocket') return;
+  const send = transport.send.bind(transport);
+  transport.send = (packets: Parameters<EngineTransport['send']>[0]) => {
+    if (packets.length < 2) return send(packets);
+    const tcp = socketOf(transport)._socket;
+    tcp.cork();
+    try {
+      send(packets);
+    } finally {
+      tcp.uncork();
+    }
+  };
 }
 
 /** Engine.IO's websocket transport keeps the `ws` WebSocket as `socket` (not in its public types). */
