@@ -2,8 +2,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { createClient } from 'redis';
-import type { RedisClient } from '../cluster/redis.js';
+import { type OutsideRedisOptions, outsideClient } from '../cluster/outside.js';
 import { defaultQueueStream } from '../config/namespaces.js';
 import { createEmitter, type NamespaceEmitter } from '../emitter/index.js';
 import { DISCONNECT_EVENT, ErrorCodes } from '../errors.js';
@@ -12,9 +11,8 @@ import { JOB_FIELD, type QueueJob, type QueueReply } from '../upstream/queue-pro
 
 export type { SocketView } from '../upstream/protocol.js';
 
-export interface BackendOptions {
-  /** Redis of the relay cluster. */
-  redisUrl: string;
+/** Where the relays' Redis is: `redisUrl`, or `redisCluster` (and `streamCount` as the relays have it). */
+export interface BackendOptions extends OutsideRedisOptions {
   /** The namespace whose queue this backend serves, e.g. `/jobs`. */
   namespace: string;
   /** Consumer group: backends of one group share the work; each group gets every job. */
@@ -66,11 +64,11 @@ export function createBackend(opts: BackendOptions): Backend {
   let onConnect: ((ctx: BackendContext) => unknown) | undefined;
   let onDisconnect: ((ctx: BackendContext, reason: string) => unknown) | undefined;
 
-  const client = createClient({ url: opts.redisUrl });
+  const client = outsideClient(opts, 'createBackend');
   // XREADGROUP BLOCK holds its connection: it gets one of its own.
   const reader = client.duplicate();
   for (const c of [client, reader]) c.on('error', () => {});
-  const emitter = createEmitter({ client: client as RedisClient });
+  const emitter = createEmitter({ client, streamCount: opts.streamCount });
   let running = false;
   let loops: Promise<void>[] = [];
 

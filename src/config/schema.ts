@@ -98,7 +98,7 @@ export interface HostPort {
   port: number;
 }
 
-function hostPortList(raw: unknown): readonly HostPort[] {
+export function hostPortList(raw: unknown): readonly HostPort[] {
   const list = (Array.isArray(raw) ? raw : String(raw ?? '').split(','))
     .map((item) => String(item).trim())
     .filter(Boolean);

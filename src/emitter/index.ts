@@ -1,9 +1,9 @@
 // `edge-relay/emitter`: push to a relay cluster from any process that reaches its Redis.
 
 import { encode } from '@msgpack/msgpack';
-import { createClient } from 'redis';
 import { MessageType } from 'socket.io-adapter';
 import { PacketType } from 'socket.io-parser';
+import { type OutsideRedisOptions, outsideClient } from '../cluster/outside.js';
 import type { RedisClient } from '../cluster/redis.js';
 import { streamOf } from '../cluster/stream-names.js';
 
@@ -26,13 +26,10 @@ export interface Emitter {
   close(): Promise<void>;
 }
 
-export interface EmitterOptions {
-  /** Redis of the relay cluster (redis:// or rediss://); or pass `client`. */
-  redisUrl?: string;
-  /** A connected node-redis v4 client to use instead of opening one. */
+/** Where the relays' Redis is (`redisUrl` or `redisCluster`), or a `client` to use instead. */
+export interface EmitterOptions extends OutsideRedisOptions {
+  /** A connected node-redis v4 client (or cluster client) to use instead of opening one. */
   client?: RedisClient;
-  /** The relays' `--stream-count` (default 1): which stream carries each namespace. */
-  streamCount?: number;
 }
 
 /** What an emitter writes as the sender of its entries: never equal to a relay adapter's uid. */
@@ -43,8 +40,7 @@ const EMITTER_UID = 'emitter';
  * instance and replayed to clients that reconnect, exactly like a broadcast made on a relay.
  */
 export function createEmitter(opts: EmitterOptions): Emitter {
-  if (!opts.client && !opts.redisUrl) throw new TypeError('createEmitter needs redisUrl or client');
-  const owned = opts.client ? undefined : createClient({ url: opts.redisUrl });
+  const owned = opts.client ? undefined : outsideClient(opts, 'createEmitter');
   const client = (opts.client ?? owned) as RedisClient;
   owned?.on('error', () => {});
   const connected = owned ? owned.connect().then(() => undefined) : Promise.resolve();

@@ -1,11 +1,13 @@
 // The relay on a real Redis Cluster (3 masters, 3 replicas): broadcasts over several streams spread by
-// namespace, graceful-restart recovery, and a master killed during traffic.
+// namespace, graceful-restart recovery, a queue backend and an emitter, and a master killed during traffic.
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { createBackend } from '../../src/backend/index.js';
 import { streamOf } from '../../src/cluster/stream-names.js';
+import { createEmitter } from '../../src/emitter/index.js';
 import { ask, client, closeClients, collect, received } from '../helpers/clients.js';
 import { publishThroughFailover } from '../helpers/failover.js';
 import { freePort } from '../helpers/ports.js';
@@ -31,7 +33,10 @@ describe('Redis Cluster', () => {
     writeFileSync(
       config,
       JSON.stringify({
-        namespaces: Object.fromEntries(NAMESPACES.map((n) => [n, { join: ['*'], publish: ['*'] }])),
+        namespaces: {
+          ...Object.fromEntries(NAMESPACES.map((n) => [n, { join: ['*'], publish: ['*'] }])),
+          '/jobs': { upstream: { queue: {} } },
+        },
       }),
     );
     common = [
@@ -94,6 +99,35 @@ describe('Redis Cluster', () => {
       atCarol,
       Array.from({ length: 21 }, (_, i) => i),
     );
+  });
+
+  test('a queue backend and an emitter on the cluster: events acked, their emits reach both instances', async (t) => {
+    if (!cluster) return t.skip('redis-server or redis-cli is not installed');
+    // Other nodes than the relays were given: any node leads to the whole cluster.
+    const redisCluster = cluster.addresses.slice(3).join(',');
+    const backend = createBackend({ redisCluster, streamCount: 3, namespace: '/jobs', group: 'workers' });
+    backend.handle('task', async (n, ctx) => {
+      ctx.to('watchers').emit('progress', n);
+      return { done: n };
+    });
+    backend.onConnect((ctx) => ctx.join('watchers'));
+    await backend.start();
+    const emitter = createEmitter({ redisCluster, streamCount: 3 });
+    t.after(async () => {
+      await backend.close();
+      await emitter.close();
+    });
+    const alice = await client(a.url, {}, '/jobs');
+    const bob = await client(b.url, { transports: ['websocket'] }, '/jobs');
+    const atAlice = collect<number>(alice, 'progress');
+    const atBob = collect<number>(bob, 'progress');
+    for (let n = 1; n <= 5; n++) assert.deepEqual(await ask(alice, 'task', n), { done: n });
+    await emitter.of('/jobs').to('watchers').emit('progress', 6);
+    await received('progress at bob', atBob, 6);
+    await received('progress at alice', atAlice, 6);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(atBob, [1, 2, 3, 4, 5, 6], 'exactly once, in order, on the other instance');
+    assert.deepEqual(atAlice, [1, 2, 3, 4, 5, 6]);
   });
 
   test('the master holding a stream is killed during traffic: delivery resumes on its replica', async (t) => {

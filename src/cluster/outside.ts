@@ -1,0 +1,26 @@
+import { createClient } from 'redis';
+import { hostPortList } from '../config/schema.js';
+import type { RedisClient } from './redis.js';
+import { createClusterClient } from './redis-cluster.js';
+
+/** How a process outside the relays (a queue backend, an emitter) reaches their Redis. */
+export interface OutsideRedisOptions {
+  /** Redis of the relay cluster (redis:// or rediss://). With `redisCluster`, only its credentials count. */
+  redisUrl?: string;
+  /** The relays' `--redis-cluster` nodes: "host:port,host:port" or a list. */
+  redisCluster?: string | readonly string[];
+  /** The relays' `--stream-count` (default 1): which stream carries each namespace. */
+  streamCount?: number;
+}
+
+/** A client, not yet connected. Commands queue while it connects (unlike the relay's own, which fail fast). */
+export function outsideClient(opts: OutsideRedisOptions, caller: string): RedisClient {
+  if (opts.redisCluster !== undefined) {
+    return createClusterClient(hostPortList(opts.redisCluster), {
+      url: opts.redisUrl,
+      disableOfflineQueue: false,
+    });
+  }
+  if (!opts.redisUrl) throw new TypeError(`${caller} needs redisUrl or redisCluster`);
+  return createClient({ url: opts.redisUrl });
+}
