@@ -1,0 +1,166 @@
+// End-to-end ack latency through each upstream kind, and how long a crashed worker's jobs take to come
+// back. A client emits an event with an ack; the relay calls an HTTP function (served here, signature
+// checked) or queues it for a worker process (edge-relay/backend); the ack is timed at the client.
+// Then a worker holding jobs is kill -9ed and the time until a second worker's acks arrive is measured.
+// Usage: node --import tsx benchmarks/upstream.ts [calls] (default 2000 per load).
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Socket } from 'socket.io-client';
+import { client, closeClients } from '../test/helpers/clients.js';
+import { exited, track, waitFor } from '../test/helpers/processes.js';
+import { startRedis } from '../test/helpers/redis.js';
+import { startRelay } from '../test/helpers/relay.js';
+import { Histogram } from './lib/histogram.js';
+
+const calls = Number(process.argv[2] ?? 2000);
+const SECRET = 'bench-secret';
+const WORKER = fileURLToPath(new URL('./lib/queue-worker.ts', import.meta.url));
+
+const fn = createServer((req, res) => {
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', () => {
+    const body = Buffer.concat(chunks);
+    const signature = `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`;
+    if (req.headers['x-relay-signature'] !== signature) return res.writeHead(401).end();
+    const call = JSON.parse(body.toString());
+    const reply = call.type === 'event' ? { ack: [{ n: call.args[0].n }] } : {};
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(reply));
+  });
+});
+await new Promise<void>((resolve) => fn.listen(0, '127.0.0.1', resolve));
+const fnUrl = `http://127.0.0.1:${(fn.address() as AddressInfo).port}/relay`;
+
+const dir = mkdtempSync(join(tmpdir(), 'relay-bench-upstream-'));
+const config = join(dir, 'relay.json');
+writeFileSync(
+  config,
+  JSON.stringify({
+    namespaces: {
+      '/fn': { upstream: { http: { url: fnUrl, secret: SECRET, timeoutMs: 5000 } } },
+      '/jobs': { upstream: { queue: { timeoutMs: 60_000 } } },
+    },
+  }),
+);
+
+interface Worker {
+  child: ChildProcess;
+  lines: Array<{ ready?: boolean; held?: number }>;
+}
+
+function startWorker(redisUrl: string, name: string, mode: string, claimIdleMs: number): Promise<Worker> {
+  const child = track(
+    spawn(process.execPath, ['--import', 'tsx', WORKER, redisUrl, name, mode, String(claimIdleMs)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }),
+  );
+  const lines: Worker['lines'] = [];
+  let buffer = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString();
+    for (let i = buffer.indexOf('\n'); i >= 0; i = buffer.indexOf('\n')) {
+      lines.push(JSON.parse(buffer.slice(0, i)));
+      buffer = buffer.slice(i + 1);
+    }
+  });
+  return waitFor(`worker ${name} ready`, () => lines.some((l) => l.ready) && { child, lines }, 20_000);
+}
+
+/** `clients` sockets each emit `task` and await its ack, one after another, until `total` acks are in. */
+async function measure(sockets: Socket[], total: number) {
+  const histogram = new Histogram();
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    sockets.map(async (socket) => {
+      while (next < total) {
+        const n = next++;
+        const sent = performance.now();
+        const ack = await socket.timeout(10_000).emitWithAck('task', { n });
+        if (ack?.n !== n) throw new Error(`ack for ${n} carried ${JSON.stringify(ack)}`);
+        histogram.record(performance.now() - sent);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    clients: sockets.length,
+    acks: total,
+    acksPerSecond: Math.round(total / seconds),
+    p50Ms: histogram.quantile(0.5),
+    p99Ms: histogram.quantile(0.99),
+  };
+}
+
+async function latency(url: string, namespace: string) {
+  const sockets = await Promise.all(
+    Array.from({ length: 16 }, () => client(url, { transports: ['websocket'] }, namespace)),
+  );
+  await measure(sockets.slice(0, 1), Math.min(200, calls)); // warm-up: pools, JIT
+  return {
+    sequential: await measure(sockets.slice(0, 1), calls),
+    concurrent16: await measure(sockets, calls),
+  };
+}
+
+/** A worker takes 5 jobs and is kill -9ed; a second worker of the group claims them. ms from the kill. */
+async function redelivery(url: string, redisUrl: string, claimIdleMs: number, round: number) {
+  const holder = await startWorker(redisUrl, `holder-${round}`, 'hold', claimIdleMs);
+  const socket = await client(url, { transports: ['websocket'] }, '/jobs');
+  const arrived: number[] = [];
+  let killedAt = 0;
+  const acks = Array.from({ length: 5 }, (_, n) =>
+    socket
+      .timeout(claimIdleMs * 3 + 10_000)
+      .emitWithAck('task', { n })
+      .then(() => arrived.push(performance.now() - killedAt)),
+  );
+  await waitFor(
+    'the holder took 5 jobs',
+    () => holder.lines.filter((l) => l.held !== undefined).length === 5,
+  );
+  const rescuer = await startWorker(redisUrl, `rescuer-${round}`, 'answer', claimIdleMs);
+  killedAt = performance.now();
+  holder.child.kill('SIGKILL');
+  await exited(holder.child);
+  await Promise.all(acks);
+  rescuer.child.kill('SIGKILL');
+  await exited(rescuer.child);
+  socket.close();
+  return {
+    claimIdleMs,
+    firstAckMs: Math.round(Math.min(...arrived)),
+    lastAckMs: Math.round(Math.max(...arrived)),
+  };
+}
+
+const redis = await startRedis();
+const relay = await startRelay(['--redis-url', redis.url, '--config', config]);
+const workers: Worker[] = [];
+try {
+  const http = await latency(relay.url, '/fn');
+  for (const name of ['w1', 'w2']) workers.push(await startWorker(redis.url, name, 'answer', 30_000));
+  const queue = await latency(relay.url, '/jobs');
+  for (const w of workers.splice(0)) {
+    w.child.kill('SIGKILL');
+    await exited(w.child);
+  }
+  const crashes = [];
+  for (const [round, claimIdleMs] of [1000, 1000, 1000, 5000].entries()) {
+    crashes.push(await redelivery(relay.url, redis.url, claimIdleMs, round));
+  }
+  console.log(JSON.stringify({ calls, http, queue, redelivery: crashes }, null, 2));
+} finally {
+  closeClients();
+  for (const w of workers) w.child.kill('SIGKILL');
+  await relay.stop('SIGKILL');
+  await redis.stop();
+  fn.close();
+  rmSync(dir, { recursive: true, force: true });
+}
