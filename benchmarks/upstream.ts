@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Socket } from 'socket.io-client';
 import { client, closeClients } from '../test/helpers/clients.js';
-import { exited, track, waitFor } from '../test/helpers/processes.js';
+import { exited, jsonLines, track, waitFor } from '../test/helpers/processes.js';
 import { startRedis } from '../test/helpers/redis.js';
 import { startRelay } from '../test/helpers/relay.js';
 import { Histogram } from './lib/histogram.js';
@@ -60,15 +60,7 @@ function startWorker(redisUrl: string, name: string, mode: string, claimIdleMs: 
       stdio: ['ignore', 'pipe', 'inherit'],
     }),
   );
-  const lines: Worker['lines'] = [];
-  let buffer = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString();
-    for (let i = buffer.indexOf('\n'); i >= 0; i = buffer.indexOf('\n')) {
-      lines.push(JSON.parse(buffer.slice(0, i)));
-      buffer = buffer.slice(i + 1);
-    }
-  });
+  const lines = jsonLines<Worker['lines'][number]>(child);
   return waitFor(`worker ${name} ready`, () => lines.some((l) => l.ready) && { child, lines }, 20_000);
 }
 

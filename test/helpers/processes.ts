@@ -13,6 +13,20 @@ process.once('exit', () => {
   for (const child of live) child.kill('SIGKILL');
 });
 
+/** The child's stdout, one JSON value per line, appended to the returned array as lines arrive. */
+export function jsonLines<T>(child: ChildProcess): T[] {
+  const lines: T[] = [];
+  let buffer = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString();
+    for (let i = buffer.indexOf('\n'); i >= 0; i = buffer.indexOf('\n')) {
+      lines.push(JSON.parse(buffer.slice(0, i)) as T);
+      buffer = buffer.slice(i + 1);
+    }
+  });
+  return lines;
+}
+
 /** Resolves with the exit code (or signal name) when the child exits. */
 export function exited(child: ChildProcess): Promise<number | string> {
   if (child.exitCode !== null) return Promise.resolve(child.exitCode);

@@ -15,7 +15,7 @@ import { createEmitter } from '../../src/emitter/index.js';
 import { metric } from '../helpers/admin.js';
 import { ask, client, closeClients, collect, received } from '../helpers/clients.js';
 import { freePort } from '../helpers/ports.js';
-import { exited, track, waitFor } from '../helpers/processes.js';
+import { exited, jsonLines, track, waitFor } from '../helpers/processes.js';
 import { type RedisServer, startRedis } from '../helpers/redis.js';
 import { type RelayProcess, startRelay } from '../helpers/relay.js';
 import { toolAvailable } from '../helpers/tools.js';
@@ -136,15 +136,7 @@ async function startWorker(dir: string, redisUrl: string, name: string, mode = '
       stdio: ['ignore', 'pipe', 'inherit'],
     }),
   );
-  const lines: Array<Record<string, Json>> = [];
-  let buffer = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString();
-    for (let i = buffer.indexOf('\n'); i >= 0; i = buffer.indexOf('\n')) {
-      lines.push(JSON.parse(buffer.slice(0, i)));
-      buffer = buffer.slice(i + 1);
-    }
-  });
+  const lines = jsonLines<Record<string, Json>>(child);
   await waitFor(`worker ${name} ready`, () => lines.some((l) => l.ready), 15_000);
   return { child, lines };
 }
