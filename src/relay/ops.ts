@@ -105,7 +105,10 @@ export function createRelayOps(
         nsp.in(assertRoom(socketId)).fetchSockets(),
       );
       if (found.length === 0) return false;
-      nsp.in(socketId).disconnectSockets(true);
+      // Through the adapter, awaited: the cluster adapter first writes the request to the cluster and only
+      // then disconnects a local socket, and BroadcastOperator drops that promise. Awaited, a listing made
+      // after this answer no longer shows the socket (its request follows this one in the stream).
+      await nsp.adapter.disconnectSockets({ rooms: new Set([socketId]), except: new Set() }, true);
       return true;
     },
     localStats() {

@@ -141,6 +141,10 @@ for (const transport of ['uws', 'ws'] as const) {
       const del = await fetch(`${a.adminUrl}/v1/sockets/${onB.id}`, { method: 'DELETE' });
       assert.equal(del.status, 204);
       assert.equal(await gone, 'io server disconnect', 'the socket on B is disconnected from A');
+      // Once DELETE has answered, no listing shows the socket any more (local or remote).
+      const local = await fetch(`${a.adminUrl}/v1/sockets/${onA.id}`, { method: 'DELETE' });
+      assert.equal(local.status, 204);
+      assert.deepEqual((await getJson(a, '/v1/rooms/ops/sockets')).sockets, []);
 
       const missing = await fetch(`${a.adminUrl}/v1/sockets/AAAAAAAAAAAAAAAAAAAA`, { method: 'DELETE' });
       assert.equal(missing.status, 404);
