@@ -5,17 +5,16 @@
 // Usage: node --import tsx benchmarks/upstream.ts [calls] (default 2000 per load).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Socket } from 'socket.io-client';
 import { client, closeClients } from '../test/helpers/clients.js';
 import { exited, jsonLines, track, waitFor } from '../test/helpers/processes.js';
 import { startRedis } from '../test/helpers/redis.js';
-import { startRelay } from '../test/helpers/relay.js';
+import { startRelay, writeConfig } from '../test/helpers/relay.js';
 import { Histogram } from './lib/histogram.js';
 
 const calls = Number(process.argv[2] ?? 2000);
@@ -37,17 +36,12 @@ const fn = createServer((req, res) => {
 await new Promise<void>((resolve) => fn.listen(0, '127.0.0.1', resolve));
 const fnUrl = `http://127.0.0.1:${(fn.address() as AddressInfo).port}/relay`;
 
-const dir = mkdtempSync(join(tmpdir(), 'relay-bench-upstream-'));
-const config = join(dir, 'relay.json');
-writeFileSync(
-  config,
-  JSON.stringify({
-    namespaces: {
-      '/fn': { upstream: { http: { url: fnUrl, secret: SECRET, timeoutMs: 5000 } } },
-      '/jobs': { upstream: { queue: { timeoutMs: 60_000 } } },
-    },
-  }),
-);
+const config = writeConfig({
+  namespaces: {
+    '/fn': { upstream: { http: { url: fnUrl, secret: SECRET, timeoutMs: 5000 } } },
+    '/jobs': { upstream: { queue: { timeoutMs: 60_000 } } },
+  },
+});
 
 interface Worker {
   child: ChildProcess;
@@ -157,5 +151,5 @@ try {
   await relay.stop('SIGKILL');
   await redis.stop();
   fn.close();
-  rmSync(dir, { recursive: true, force: true });
+  rmSync(dirname(config), { recursive: true, force: true });
 }

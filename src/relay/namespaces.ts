@@ -5,7 +5,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
 import { createAuthenticator, requireAuth } from './auth.js';
 import type { EventForwarder } from './backends.js';
-import { registerBuiltins } from './builtins.js';
+import { createBuiltins } from './builtins.js';
 import type { RelayOps } from './ops.js';
 import { compilePolicy } from './policy.js';
 import { limitRate } from './rate-limit.js';
@@ -29,20 +29,21 @@ export function setupNamespaces(
     const nsp = io.of(name);
     if (authenticator) requireAuth(nsp, authenticator, deps.metrics);
     // After auth: the backend sees the verified userId in socket.data.
-    const forward = deps.upstreamOf(nsp);
+    const handleEvents = createBuiltins(name, {
+      instanceId: config.instanceId,
+      transport: config.transport,
+      policy: compiled,
+      ops: deps.ops,
+      metrics: deps.metrics,
+      log: deps.log,
+      saveSession: deps.saveSession,
+      forward: deps.upstreamOf(nsp),
+    });
     nsp.on('connection', (socket: Socket) => {
       countConnection(socket, deps.metrics);
+      // Before the event handling: refused events reach neither a built-in nor the backend.
       if (config.rateLimit !== undefined) limitRate(socket, config.rateLimit, deps.metrics);
-      registerBuiltins(socket, {
-        instanceId: config.instanceId,
-        transport: config.transport,
-        policy: compiled,
-        ops: deps.ops,
-        metrics: deps.metrics,
-        log: deps.log,
-        saveSession: deps.saveSession,
-        forward,
-      });
+      handleEvents(socket);
     });
   }
   if (!Object.hasOwn(config.namespaces, '/')) {

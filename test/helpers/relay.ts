@@ -1,8 +1,18 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exited, track } from './processes.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/edge-relay.js', import.meta.url));
+
+/** Writes a `--config` file (JSON) into a fresh temporary folder; returns its path. */
+export function writeConfig(config: object): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'relay-config-')), 'relay.json');
+  writeFileSync(file, JSON.stringify(config));
+  return file;
+}
 
 /** A server process that printed its JSON "listening" log line. */
 export interface Listening {

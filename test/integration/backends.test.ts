@@ -17,7 +17,7 @@ import { ask, client, closeClients, collect, received } from '../helpers/clients
 import { freePort } from '../helpers/ports.js';
 import { exited, jsonLines, track, waitFor } from '../helpers/processes.js';
 import { type RedisServer, startRedis } from '../helpers/redis.js';
-import { type RelayProcess, startRelay } from '../helpers/relay.js';
+import { type RelayProcess, startRelay, writeConfig } from '../helpers/relay.js';
 import { toolAvailable } from '../helpers/tools.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON from the relay, the function and workers, read field by field
@@ -157,22 +157,17 @@ describe('backends', () => {
     project = consumerProject();
     // Nothing listens there: every call to the /dead function fails to connect.
     const deadPort = await freePort();
-    const dir = mkdtempSync(join(tmpdir(), 'relay-config-'));
-    configFile = join(dir, 'relay.json');
-    writeFileSync(
-      configFile,
-      JSON.stringify({
-        namespaces: {
-          '/app': {
-            join: ['*'],
-            publish: ['*'],
-            upstream: { http: { url: fn.url, secret: SECRET, timeoutMs: 1000 } },
-          },
-          '/jobs': { join: ['*'], publish: ['*'], upstream: { queue: { timeoutMs: 20_000 } } },
-          '/dead': { upstream: { http: { url: `http://127.0.0.1:${deadPort}/`, secret: SECRET } } },
+    configFile = writeConfig({
+      namespaces: {
+        '/app': {
+          join: ['*'],
+          publish: ['*'],
+          upstream: { http: { url: fn.url, secret: SECRET, timeoutMs: 1000 } },
         },
-      }),
-    );
+        '/jobs': { join: ['*'], publish: ['*'], upstream: { queue: { timeoutMs: 20_000 } } },
+        '/dead': { upstream: { http: { url: `http://127.0.0.1:${deadPort}/`, secret: SECRET } } },
+      },
+    });
     common = ['--redis-url', redis.url, '--config', configFile, '--instance-timeout', '6000'];
     relays = await Promise.all(
       ['A', 'B', 'C'].map((id, i) =>

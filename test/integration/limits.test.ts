@@ -7,7 +7,7 @@ import { after, describe, test } from 'node:test';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { ask, client, closeClients, collect, received } from '../helpers/clients.js';
 import { waitFor } from '../helpers/processes.js';
-import { startRelay } from '../helpers/relay.js';
+import { startRelay, writeConfig } from '../helpers/relay.js';
 
 type Refusal = Error & { data?: { code: string } };
 type ErrorReply = { ok: false; error: { code: string; message: string } };
@@ -111,6 +111,40 @@ describe('limits', () => {
     clearInterval(flood);
     assert.equal(notices[0]?.code, 'RLY_ERR_RATE_LIMITED');
     assert.equal((await ask(polite, 'whoami')).ok, true, 'others are untouched');
+  });
+
+  test('--rate-limit applies before the backend: refused events never reach the function', async (t) => {
+    const calls: string[] = [];
+    const fn = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const call = JSON.parse(Buffer.concat(chunks).toString()) as { type: string; event?: string };
+        calls.push(call.event ?? call.type);
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ ack: [{ ok: true }] }));
+      });
+    });
+    await new Promise<void>((resolve) => fn.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(fn.address() as AddressInfo).port}/`;
+    const config = writeConfig({
+      namespaces: { '/': { upstream: { http: { url, secret: 'function-secret-0123456789' } } } },
+    });
+    const relay = await startRelay(['--rate-limit', '5', '--config', config]);
+    t.after(async () => {
+      await relay.stop('SIGKILL');
+      fn.close();
+    });
+    const sender = await client(relay.url);
+    const replies = await Promise.all(
+      Array.from({ length: 30 }, () => ask<ErrorReply | { ok: true }>(sender, 'custom')),
+    );
+    const limited = replies.filter((r) => !r.ok) as ErrorReply[];
+    assert.ok(limited.length >= 15, `${limited.length} of 30 refused (burst allows 10)`);
+    assert.ok(limited.every((r) => r.error.code === 'RLY_ERR_RATE_LIMITED'));
+    const forwarded = calls.filter((c) => c === 'custom').length;
+    assert.equal(forwarded, 30 - limited.length, 'only the events let through reached the function');
   });
 
   for (const transport of ['uws', 'ws'] as const) {

@@ -1,9 +1,6 @@
 // The relay on a real Redis Cluster (3 masters, 3 replicas): broadcasts over several streams spread by
 // namespace, graceful-restart recovery, a queue backend and an emitter, and a master killed during traffic.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createBackend } from '../../src/backend/index.js';
 import { streamOf } from '../../src/cluster/stream-names.js';
@@ -13,7 +10,7 @@ import { publishThroughFailover } from '../helpers/failover.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/processes.js';
 import { type RedisClusterNodes, startRedisCluster } from '../helpers/redis-cluster.js';
-import { type RelayProcess, startRelay } from '../helpers/relay.js';
+import { type RelayProcess, startRelay, writeConfig } from '../helpers/relay.js';
 import { toolAvailable } from '../helpers/tools.js';
 
 const NAMESPACES = ['/', '/a', '/b', '/c'];
@@ -28,17 +25,12 @@ describe('Redis Cluster', () => {
   before(async () => {
     if (!toolAvailable('redis-server') || !toolAvailable('redis-cli')) return;
     cluster = await startRedisCluster();
-    const dir = mkdtempSync(join(tmpdir(), 'relay-cluster-config-'));
-    const config = join(dir, 'relay.json');
-    writeFileSync(
-      config,
-      JSON.stringify({
-        namespaces: {
-          ...Object.fromEntries(NAMESPACES.map((n) => [n, { join: ['*'], publish: ['*'] }])),
-          '/jobs': { upstream: { queue: {} } },
-        },
-      }),
-    );
+    const config = writeConfig({
+      namespaces: {
+        ...Object.fromEntries(NAMESPACES.map((n) => [n, { join: ['*'], publish: ['*'] }])),
+        '/jobs': { upstream: { queue: {} } },
+      },
+    });
     common = [
       '--redis-cluster',
       cluster.addresses.slice(0, 2).join(','),
