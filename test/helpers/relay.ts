@@ -72,12 +72,12 @@ export function spawnListening(
         }
       }
     });
-    child.once('exit', (code) =>
-      reject(new Error(`${name} exited with ${code} before listening: ${stderr.trim()}`)),
-    );
+    // A failed start is logged as JSON on stdout ("start failed" with its error), not on stderr.
+    const why = () => [stderr.trim(), ...logs.slice(-3).map((l) => JSON.stringify(l))].join(' ');
+    child.once('exit', (code) => reject(new Error(`${name} exited with ${code} before listening: ${why()}`)));
     const timeoutMs = opts.timeoutMs ?? 15_000;
     setTimeout(
-      () => reject(new Error(`${name} did not listen within ${timeoutMs} ms: ${stderr.trim()}`)),
+      () => reject(new Error(`${name} did not listen within ${timeoutMs} ms: ${why()}`)),
       timeoutMs,
     ).unref();
   });

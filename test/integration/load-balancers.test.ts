@@ -38,9 +38,12 @@ interface Instance {
   relay: RelayProcess;
 }
 
-/** Three relays in cluster mode on fixed ports, so each comes back on the same ports after a restart. */
+/**
+ * Three relays in cluster mode on fixed ports, so each comes back on the same ports after a restart. If
+ * one fails to start, the others are stopped: left running, they would hold the test process open.
+ */
 async function startInstances(redis: RedisServer, prefix: string): Promise<Instance[]> {
-  return Promise.all(
+  const started = await Promise.allSettled(
     [1, 2, 3].map(async (i) => {
       const name = `${prefix}-${i}`;
       const [port, adminPort] = [await freePort(), await freePort()];
@@ -61,6 +64,11 @@ async function startInstances(redis: RedisServer, prefix: string): Promise<Insta
       return { name, port, adminPort, args, relay: await startRelay(args) };
     }),
   );
+  const instances = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const failed = started.find((s) => s.status === 'rejected');
+  if (!failed) return instances;
+  await Promise.all(instances.map((instance) => instance.relay.stop('SIGKILL')));
+  throw failed.reason;
 }
 
 async function isReady(instance: Instance): Promise<boolean> {
