@@ -4,14 +4,12 @@
 // Then a worker holding jobs is kill -9ed and the time until a second worker's acks arrive is measured.
 // Usage: node --import tsx benchmarks/upstream.ts [calls] (default 2000 per load).
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createHmac } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Socket } from 'socket.io-client';
 import { client, closeClients } from '../test/helpers/clients.js';
+import { startFunctionServer } from '../test/helpers/function-server.js';
 import { exited, jsonLines, track, waitFor } from '../test/helpers/processes.js';
 import { startRedis } from '../test/helpers/redis.js';
 import { startRelay, writeConfig } from '../test/helpers/relay.js';
@@ -21,24 +19,13 @@ const calls = Number(process.argv[2] ?? 2000);
 const SECRET = 'bench-function-secret';
 const WORKER = fileURLToPath(new URL('./lib/queue-worker.ts', import.meta.url));
 
-const fn = createServer((req, res) => {
-  const chunks: Buffer[] = [];
-  req.on('data', (c: Buffer) => chunks.push(c));
-  req.on('end', () => {
-    const body = Buffer.concat(chunks);
-    const signature = `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`;
-    if (req.headers['x-relay-signature'] !== signature) return res.writeHead(401).end();
-    const call = JSON.parse(body.toString());
-    const reply = call.type === 'event' ? { ack: [{ n: call.args[0].n }] } : {};
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(reply));
-  });
-});
-await new Promise<void>((resolve) => fn.listen(0, '127.0.0.1', resolve));
-const fnUrl = `http://127.0.0.1:${(fn.address() as AddressInfo).port}/relay`;
+const fn = await startFunctionServer(SECRET, (call, reply) =>
+  reply(200, call.type === 'event' ? { ack: [{ n: call.args?.[0].n }] } : {}),
+);
 
 const config = writeConfig({
   namespaces: {
-    '/fn': { upstream: { http: { url: fnUrl, secret: SECRET, timeoutMs: 5000 } } },
+    '/fn': { upstream: { http: { url: fn.url, secret: SECRET, timeoutMs: 5000 } } },
     '/jobs': { upstream: { queue: { timeoutMs: 60_000 } } },
   },
 });
@@ -150,6 +137,6 @@ try {
   for (const w of workers) w.child.kill('SIGKILL');
   await relay.stop('SIGKILL');
   await redis.stop();
-  fn.close();
+  await fn.close();
   rmSync(dirname(config), { recursive: true, force: true });
 }

@@ -3,10 +3,7 @@
 // a real Redis, and the durable disconnects of a killed instance.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createHmac, timingSafeEqual } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -14,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { createEmitter } from '../../src/emitter/index.js';
 import { metric } from '../helpers/admin.js';
 import { ask, client, closeClients, collect, received } from '../helpers/clients.js';
+import { startFunctionServer } from '../helpers/function-server.js';
 import { freePort } from '../helpers/ports.js';
 import { exited, jsonLines, track, waitFor } from '../helpers/processes.js';
 import { type RedisServer, startRedis } from '../helpers/redis.js';
@@ -26,69 +24,32 @@ type Json = any;
 const SECRET = 'function-secret-0123456789';
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
-type Call = {
-  type: string;
-  namespace: string;
-  socket: Record<string, Json>;
-  event?: string;
-  args?: Json[];
-  reason?: string;
-};
-
-/** A function backend: checks the signature of every call, records it, answers by event name. */
-async function startFunction() {
-  const calls: Call[] = [];
-  let badSignatures = 0;
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      const expected = Buffer.from(`sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`);
-      const given = Buffer.from(String(req.headers['x-relay-signature'] ?? ''));
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-        badSignatures++;
-        res.writeHead(401).end();
-        return;
+/** A function backend that answers by event name. */
+function startFunction() {
+  return startFunctionServer(SECRET, (call, reply) => {
+    if (call.type === 'connect') {
+      if (call.socket.handshake.auth.user === 'mallory') {
+        return reply(200, { accept: false, error: { code: 'APP_DENIED', message: 'mallory may not enter' } });
       }
-      const call = JSON.parse(body.toString()) as Call;
-      calls.push(call);
-      const answer = (status: number, reply: unknown) =>
-        res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(reply));
-      if (call.type === 'connect') {
-        if (call.socket.handshake.auth.user === 'mallory') {
-          return answer(200, {
-            accept: false,
-            error: { code: 'APP_DENIED', message: 'mallory may not enter' },
-          });
-        }
-        return answer(200, {
-          data: { user: call.socket.handshake.auth.user, role: 'member' },
-          join: ['team:1'],
-        });
-      }
-      if (call.type === 'disconnect') return answer(204, {});
-      if (call.event === 'shout') {
-        return answer(200, {
-          ack: [{ ok: true, heard: call.args?.[0] }],
-          emit: [
-            { room: 'team:1', event: 'shouted', data: { by: call.socket.data.user, text: call.args?.[0] } },
-          ],
-        });
-      }
-      if (call.event === 'fail') return answer(500, { oops: true });
-      if (call.event === 'garbage') return res.writeHead(200).end('not json');
-      if (call.event === 'slow') return setTimeout(() => answer(200, { ack: ['late'] }), 3_000).unref();
-      return answer(200, { ack: [{ ok: true }] });
-    });
+      return reply(200, {
+        data: { user: call.socket.handshake.auth.user, role: 'member' },
+        join: ['team:1'],
+      });
+    }
+    if (call.type === 'disconnect') return reply(204);
+    if (call.event === 'shout') {
+      return reply(200, {
+        ack: [{ ok: true, heard: call.args?.[0] }],
+        emit: [
+          { room: 'team:1', event: 'shouted', data: { by: call.socket.data.user, text: call.args?.[0] } },
+        ],
+      });
+    }
+    if (call.event === 'fail') return reply(500, { oops: true });
+    if (call.event === 'garbage') return reply(200, 'not json');
+    if (call.event === 'slow') return setTimeout(() => reply(200, { ack: ['late'] }), 3_000).unref();
+    return reply(200, { ack: [{ ok: true }] });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/relay`,
-    calls,
-    badSignatures: () => badSignatures,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
 }
 
 /** Another project that installs edge-relay: its own folder, with the package linked into node_modules. */

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { ask, client, closeClients, collect, received } from '../helpers/clients.js';
+import { startFunctionServer } from '../helpers/function-server.js';
 import { waitFor } from '../helpers/processes.js';
 import { startRelay, writeConfig } from '../helpers/relay.js';
 
@@ -114,27 +115,14 @@ describe('limits', () => {
   });
 
   test('--rate-limit applies before the backend: refused events never reach the function', async (t) => {
-    const calls: string[] = [];
-    const fn = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const call = JSON.parse(Buffer.concat(chunks).toString()) as { type: string; event?: string };
-        calls.push(call.event ?? call.type);
-        res
-          .writeHead(200, { 'content-type': 'application/json' })
-          .end(JSON.stringify({ ack: [{ ok: true }] }));
-      });
-    });
-    await new Promise<void>((resolve) => fn.listen(0, '127.0.0.1', resolve));
-    const url = `http://127.0.0.1:${(fn.address() as AddressInfo).port}/`;
+    const fn = await startFunctionServer(SECRET, (_call, reply) => reply(200, { ack: [{ ok: true }] }));
     const config = writeConfig({
-      namespaces: { '/': { upstream: { http: { url, secret: 'function-secret-0123456789' } } } },
+      namespaces: { '/': { upstream: { http: { url: fn.url, secret: SECRET } } } },
     });
     const relay = await startRelay(['--rate-limit', '5', '--config', config]);
     t.after(async () => {
       await relay.stop('SIGKILL');
-      fn.close();
+      await fn.close();
     });
     const sender = await client(relay.url);
     const replies = await Promise.all(
@@ -143,7 +131,7 @@ describe('limits', () => {
     const limited = replies.filter((r) => !r.ok) as ErrorReply[];
     assert.ok(limited.length >= 15, `${limited.length} of 30 refused (burst allows 10)`);
     assert.ok(limited.every((r) => r.error.code === 'RLY_ERR_RATE_LIMITED'));
-    const forwarded = calls.filter((c) => c === 'custom').length;
+    const forwarded = fn.calls.filter((c) => c.event === 'custom').length;
     assert.equal(forwarded, 30 - limited.length, 'only the events let through reached the function');
   });
 

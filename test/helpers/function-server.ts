@@ -1,0 +1,58 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+// biome-ignore lint/suspicious/noExplicitAny: JSON from the relay, read field by field by each test
+type Json = any;
+
+/** One call of the relay's HTTP upstream, as the function receives it. */
+export interface FunctionCall {
+  type: string;
+  namespace: string;
+  socket: Record<string, Json>;
+  event?: string;
+  args?: Json[];
+  reason?: string;
+}
+
+/** Answers a call: a string body is sent as it is (to test bad replies), anything else as JSON. */
+export type Reply = (status: number, body?: unknown) => void;
+
+/**
+ * A function backend on loopback: checks the `X-Relay-Signature` of every call (a bad one gets 401 and is
+ * counted, not recorded), records the call, and lets `answer` reply.
+ */
+export async function startFunctionServer(
+  secret: string,
+  answer: (call: FunctionCall, reply: Reply) => void,
+) {
+  const calls: FunctionCall[] = [];
+  let badSignatures = 0;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const expected = Buffer.from(`sha256=${createHmac('sha256', secret).update(body).digest('hex')}`);
+      const given = Buffer.from(String(req.headers['x-relay-signature'] ?? ''));
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+        badSignatures++;
+        res.writeHead(401).end();
+        return;
+      }
+      const call = JSON.parse(body.toString()) as FunctionCall;
+      calls.push(call);
+      answer(call, (status, reply) => {
+        if (typeof reply === 'string') res.writeHead(status).end(reply);
+        else res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(reply ?? {}));
+      });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/relay`,
+    calls,
+    badSignatures: () => badSignatures,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
