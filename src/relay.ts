@@ -8,7 +8,7 @@ import { connectRedis, type RedisConnection } from './cluster/redis.js';
 import {
   createMemoryRegistry,
   createRedisRegistry,
-  HEARTBEAT_MS,
+  heartbeatMs,
   type InstanceInfo,
   type InstanceRegistry,
 } from './cluster/registry.js';
@@ -310,7 +310,7 @@ export async function createRelay(
             liveHoldings = new Set((await registry.list()).map((i) => `${i.instanceId}/${i.bootId}`));
             return liveHoldings;
           },
-          HEARTBEAT_MS,
+          heartbeatMs(config.instanceTimeoutMs),
           () => metrics.redisErrors.inc({ client: 'holdings' }),
         );
       }

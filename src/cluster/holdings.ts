@@ -54,6 +54,13 @@ if prev and cjson.decode(prev).holder ~= ARGV[2] then
 end
 return false`;
 
+// Only an empty holding leaves the list: a claim landing during a sweep (from an instance wrongly found
+// lost) is then swept in a later round instead of being orphaned.
+const FORGET = `
+if redis.call('SCARD', KEYS[2]) > 0 then return 0 end
+redis.call('SREM', KEYS[1], ARGV[1])
+return 1`;
+
 const RELEASE = `
 redis.call('SREM', KEYS[2], ARGV[1])
 local rec = redis.call('HGET', KEYS[1], ARGV[1])
@@ -94,19 +101,21 @@ export function createHoldings(
       for (const holding of await client.sMembers(HOLDINGS_KEY)) {
         if (holding === holdingId || liveHoldings.has(holding)) continue;
         let endedHere = 0;
-        for (;;) {
-          const ids = await client.sRandMemberCount(heldKey(holding), SWEEP_BATCH);
-          if (ids.length === 0) break;
-          const records = await Promise.all(ids.map((id) => release(id, holding)));
-          for (const rec of records) {
-            if (!rec) continue;
-            endedHere++;
-            deps.metrics.lostDisconnects.inc({ namespace: rec.namespace });
-            deps.onLost(rec);
+        do {
+          for (;;) {
+            const ids = await client.sRandMemberCount(heldKey(holding), SWEEP_BATCH);
+            if (ids.length === 0) break;
+            const records = await Promise.all(ids.map((id) => release(id, holding)));
+            for (const rec of records) {
+              if (!rec) continue;
+              endedHere++;
+              deps.metrics.lostDisconnects.inc({ namespace: rec.namespace });
+              deps.onLost(rec);
+            }
           }
-        }
-        // Nothing can be added to a lost holding: its instance is gone for good.
-        await client.sRem(HOLDINGS_KEY, holding);
+        } while (
+          !(await client.eval(FORGET, { keys: [HOLDINGS_KEY, heldKey(holding)], arguments: [holding] }))
+        );
         deps.log.info('lost instance swept', { holding, sockets: endedHere });
         ended += endedHere;
       }

@@ -44,7 +44,11 @@ export interface InstanceRegistry {
 }
 
 const INSTANCES_KEY = 'relay:instances';
-export const HEARTBEAT_MS = 5_000;
+
+/** Every 5 s, or often enough that an instance misses at least two beats before it is found lost. */
+export function heartbeatMs(staleMs: number): number {
+  return Math.min(5_000, Math.floor(staleMs / 3));
+}
 
 /** Single-node mode: the only live instance is this one. */
 export function createMemoryRegistry(self: () => Promise<InstanceInfo>): InstanceRegistry {
@@ -76,7 +80,7 @@ export function createRedisRegistry(
     beat().catch(() => deps.metrics.redisErrors.inc({ client: 'registry' }));
   return {
     async start() {
-      timer = setInterval(beatQuietly, HEARTBEAT_MS);
+      timer = setInterval(beatQuietly, heartbeatMs(staleMs));
       timer.unref();
       await beatQuietly();
     },
