@@ -149,39 +149,27 @@ export function createBackends(deps: BackendsDeps): Backends {
       const accepted = new WeakMap<Socket, UpstreamReply>();
       // The backend decides on each new handshake; recovered sockets skip middlewares (see below).
       nsp.use((socket, next) => {
-        track(upstream.call({ type: 'connect', namespace: nsp.name, socket: view(socket) }))
-          .then(
-            async (reply) => {
-              if (reply.accept === false) return next(refusal(rejection(reply)));
-              // Joined before the client hears `connect`, and recorded with the socket when it is claimed.
-              await applyState(socket, reply);
-              accepted.set(socket, reply);
-              next();
-            },
-            (err: unknown) => next(refusal(toErrorBody(err))),
-          )
-          .catch((err: unknown) => next(refusal(toErrorBody(err))));
+        void admit(socket, upstream, accepted).then((refused) => {
+          if (refused) return next(refusal(refused));
+          next();
+          // A client that leaves during the handshake never connects; the backend accepted it all the same.
+          setImmediate(() => {
+            if (!socket.connected) void track(end(nsp.name, view(socket), 'transport close'));
+          });
+        });
       });
       nsp.on('connection', (socket: Socket) => {
-        // Holding is claimed before anything else, and released only after the claim has landed.
-        const claimed = claim(socket);
+        // A new socket was held before its `connect` call; a recovered one is held before anything else.
+        const claimed = socket.recovered ? claim(socket) : Promise.resolve();
         // 'disconnecting' still has the socket's rooms.
         socket.once('disconnecting', (reason: string) => {
           const snapshot = view(socket);
           // Tracked from here: a drain waits for the release and the call, not only the call.
-          void track(
-            claimed.then(async () => {
-              if (await release(socket.id)) await sendDisconnect(nsp.name, snapshot, reason);
-            }),
-          );
+          void track(claimed.then(() => end(nsp.name, snapshot, reason)));
         });
         if (!socket.recovered) {
           const reply = accepted.get(socket);
-          if (reply) {
-            void claimed
-              .then(() => applyActions(socket, reply))
-              .catch((err: unknown) => logApplyError(err, socket));
-          }
+          if (reply) applyActions(socket, reply).catch((err: unknown) => logApplyError(err, socket));
           return;
         }
         // A recovered socket is a new connection for the backend, which may still refuse it.
@@ -218,6 +206,40 @@ export function createBackends(deps: BackendsDeps): Backends {
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
     },
   };
+
+  /**
+   * Asks the backend whether a new handshake may connect; resolves with why not, if it may not. The socket
+   * is held before the backend hears of it: should this instance die from then on, the disconnect still
+   * reaches the backend.
+   */
+  async function admit(
+    socket: Socket,
+    upstream: Upstream,
+    accepted: WeakMap<Socket, UpstreamReply>,
+  ): Promise<{ code: string; message: string } | undefined> {
+    await claim(socket);
+    try {
+      const reply = await track(
+        upstream.call({ type: 'connect', namespace: socket.nsp.name, socket: view(socket) }),
+      );
+      if (reply.accept !== false) {
+        // Joined before the client hears `connect`, and held with the rooms and data the backend gave.
+        if (await applyState(socket, reply)) await claim(socket);
+        accepted.set(socket, reply);
+        return undefined;
+      }
+      await release(socket.id);
+      return rejection(reply);
+    } catch (err) {
+      await release(socket.id);
+      return toErrorBody(err);
+    }
+  }
+
+  /** Ends this instance's holding of a socket; the call that ended it sends the disconnect. */
+  async function end(namespace: string, snapshot: SocketView, reason: string): Promise<void> {
+    if (await release(snapshot.id)) await sendDisconnect(namespace, snapshot, reason);
+  }
 
   /** True when this call ended the socket's holding (or there is nothing to hold: single-node mode). */
   async function release(socketId: string): Promise<boolean> {

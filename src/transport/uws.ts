@@ -2,6 +2,7 @@
 
 import uWS from 'uWebSockets.js';
 import type { Server, ServerOptions, Socket } from 'socket.io';
+import { Adapter, type Room, type SocketId } from 'socket.io-adapter';
 import { ErrorCodes, RelayError } from '../errors.js';
 import {
   type BackpressurePolicy,
@@ -23,7 +24,9 @@ export function createUwsTransport(): PublicTransport {
     attach(io: Server, page: Page, backpressure: BackpressurePolicy) {
       // 0: no limit. uWS would skip (lose) sends to a socket over its limit, even mid-replay; the guard
       // closes such a socket instead. Engine.IO passes the option on; Socket.IO's type does not list it.
+      const plainAddAll = Adapter.prototype.addAll;
       io.attachApp(app, { maxBackpressure: 0 } as Partial<ServerOptions>);
+      skipSubscribingClosedSockets(plainAddAll);
       new SlowConsumerGuard(backpressure, uwsBuffer).watch(io);
       app.get('/', (res) => {
         res.writeHeader('content-type', page.contentType).end(page.body);
@@ -91,4 +94,25 @@ function subscribeAll(socket: Socket): void {
   const nsp = socket.nsp.name;
   ws.subscribe(nsp);
   for (const room of socket.rooms) ws.subscribe(`${nsp}${TOPIC_SEPARATOR}${room}`);
+}
+
+/**
+ * Works around socket.io's uWS integration for joins that land after the client left (a backend's reply
+ * to a handshake, say): its patched `addAll` subscribes the socket's uWS WebSocket to the room's topic,
+ * and a closed uWS WebSocket throws on any access. Such a socket is about to be cleaned up; its rooms are
+ * joined without the subscription.
+ */
+function skipSubscribingClosedSockets(plainAddAll: Adapter['addAll']): void {
+  const subscribingAddAll = Adapter.prototype.addAll;
+  Adapter.prototype.addAll = function (this: Adapter, id: SocketId, rooms: Set<Room>) {
+    // Connected sockets, and those still in the namespace's middlewares (not in the public types).
+    const nsp = this.nsp as unknown as {
+      sockets: Map<SocketId, Socket>;
+      _preConnectSockets: Map<SocketId, Socket>;
+    };
+    const socket = nsp.sockets.get(id) ?? nsp._preConnectSockets.get(id);
+    const transport = socket?.conn.transport as UwsEngineTransport | undefined;
+    const closed = transport?.name === 'websocket' && transport.readyState === 'closed';
+    return (closed ? plainAddAll : subscribingAddAll).call(this, id, rooms);
+  };
 }

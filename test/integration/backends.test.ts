@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { io } from 'socket.io-client';
 import { createEmitter } from '../../src/emitter/index.js';
 import { metric } from '../helpers/admin.js';
 import { ask, client, closeClients, collect, received } from '../helpers/clients.js';
@@ -31,10 +32,12 @@ function startFunction() {
       if (call.socket.handshake.auth.user === 'mallory') {
         return reply(200, { accept: false, error: { code: 'APP_DENIED', message: 'mallory may not enter' } });
       }
-      return reply(200, {
-        data: { user: call.socket.handshake.auth.user, role: 'member' },
-        join: ['team:1'],
-      });
+      const accept = () =>
+        reply(200, { data: { user: call.socket.handshake.auth.user, role: 'member' }, join: ['team:1'] });
+      // Slow enough for a client to leave before its handshake is answered.
+      if (String(call.socket.handshake.auth.user).startsWith('leaver'))
+        return setTimeout(accept, 300).unref();
+      return accept();
     }
     if (call.type === 'disconnect') return reply(204);
     if (call.event === 'shout') {
@@ -224,6 +227,45 @@ describe('backends', () => {
     assert.deepEqual(disconnects[0]?.socket.rooms, ['team:1']);
   });
 
+  test('HTTP function: a client that leaves before its accepted connect completes still gets one disconnect', async (t) => {
+    if (!redis) return t.skip('redis-server is not installed');
+    const [a, b] = relays as [RelayProcess, RelayProcess];
+    for (const [relay, transport] of [
+      [a, 'websocket'],
+      [a, 'polling'],
+      [b, 'websocket'],
+      [b, 'polling'],
+    ] as const) {
+      const user = `leaver-${relay === a ? 'uws' : 'ws'}-${transport}`;
+      const leaver = io(`${relay.url}/app`, {
+        forceNew: true,
+        auth: { user },
+        transports: [transport],
+        reconnection: false,
+      });
+      const connectCall = await waitFor(`${user}: the connect call`, () =>
+        fn.calls.find((c) => c.type === 'connect' && c.socket.handshake.auth.user === user),
+      );
+      leaver.io.engine.close();
+      const id = connectCall.socket.id;
+      await waitFor(`${user}: the disconnect call`, () =>
+        fn.calls.some((c) => c.type === 'disconnect' && c.socket.id === id),
+      );
+      // Long enough for a second one to arrive, were it sent.
+      await new Promise((r) => setTimeout(r, 500));
+      const calls = fn.calls.filter((c) => c.socket.id === id).map((c) => [c.type, c.reason ?? null]);
+      assert.deepEqual(
+        calls,
+        [
+          ['connect', null],
+          ['disconnect', 'transport close'],
+        ],
+        user,
+      );
+      assert.equal(leaver.connected, false);
+    }
+  });
+
   test('emitter: a push from another process reaches a room on every instance, once', async (t) => {
     if (!redis) return t.skip('redis-server is not installed');
     const [a, b] = relays as [RelayProcess, RelayProcess];
@@ -367,25 +409,46 @@ describe('backends', () => {
     const hank = await client(b.url, { auth: { user: 'hank' }, reconnection: false }, '/jobs');
     const ginaId = gina.id as string;
     const hankId = hank.id as string;
+    // Connected the moment before the kill: each was held before it heard `connect`, so none is missed.
+    const namespaces = Array.from({ length: 16 }, (_, i) => (i % 2 ? '/jobs' : '/app'));
+    const late = (
+      await Promise.all(
+        namespaces.map((nsp, i) => client(b.url, { auth: { user: `late${i}` }, reconnection: false }, nsp)),
+      )
+    ).map((socket, i) => ({ nsp: namespaces[i], id: socket.id as string }));
     const killedAt = Date.now();
     await b.stop('SIGKILL');
+    const disconnectsAtFunction = (id: string) =>
+      fn.calls.filter((c) => c.type === 'disconnect' && c.socket.id === id);
+    const disconnectsAtQueue = (id: string) =>
+      workers.flatMap((w) => w.lines.filter((l) => l.disconnect === id));
+    const disconnects = (socket: { nsp?: string; id: string }) =>
+      socket.nsp === '/app' ? disconnectsAtFunction(socket.id) : disconnectsAtQueue(socket.id);
     const lost = await waitFor(
       'instance-lost disconnects',
       () => {
-        const atFunction = fn.calls.filter((c) => c.type === 'disconnect' && c.socket.id === ginaId);
-        const atQueue = workers.flatMap((w) => w.lines.filter((l) => l.disconnect === hankId));
-        return atFunction.length > 0 && atQueue.length > 0 && { atFunction, atQueue };
+        const atFunction = disconnectsAtFunction(ginaId);
+        const atQueue = disconnectsAtQueue(hankId);
+        const allLate = late.every((s) => disconnects(s).length > 0);
+        return atFunction.length > 0 && atQueue.length > 0 && allLate && { atFunction, atQueue };
       },
       30_000,
     ).catch((err) => {
+      const missing = late.filter((s) => disconnects(s).length === 0).map((s) => `${s.nsp} ${s.id}`);
+      console.log(`# late sockets without a disconnect: ${JSON.stringify(missing)}`);
       for (const r of relays) console.log(`# ${JSON.stringify(r.logs.slice(-8))}`);
       throw err;
     });
     const tookMs = Date.now() - killedAt;
     // Two survivors sweep every heartbeat: wait two more rounds to see that nobody sends it again.
     await new Promise((r) => setTimeout(r, 11_000));
-    const atFunction = fn.calls.filter((c) => c.type === 'disconnect' && c.socket.id === ginaId);
-    const atQueue = workers.flatMap((w) => w.lines.filter((l) => l.disconnect === hankId));
+    const atFunction = disconnectsAtFunction(ginaId);
+    const atQueue = disconnectsAtQueue(hankId);
+    assert.deepEqual(
+      late.map((s) => disconnects(s).map((d: Json) => d.reason)),
+      late.map(() => ['instance lost']),
+      'each socket connected just before the kill got one "instance lost" disconnect',
+    );
     assert.equal(atFunction.length, 1, 'the function got the disconnect once');
     assert.equal(atQueue.length, 1, 'the queue backend got the disconnect once');
     assert.equal(atFunction[0]?.reason, 'instance lost');
