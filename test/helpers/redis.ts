@@ -1,10 +1,13 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
+import { after, before } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import { createClient } from 'redis';
+import type { RedisClient } from '../../src/cluster/redis.js';
 import { freePort } from './ports.js';
 import { exited, track, waitFor } from './processes.js';
+import { toolAvailable } from './tools.js';
 
 export interface RedisServer {
   port: number;
@@ -25,6 +28,25 @@ export interface RedisOptions {
   port?: number;
   /** Serve TLS only (`rediss://`), on `port`; clients are not asked for certificates. */
   tls?: RedisTls;
+}
+
+/**
+ * For a `describe` block: a throwaway `redis-server` and a client connected to it, from its `before` to
+ * its `after`. `server` stays undefined when redis-server is not installed (outside CI: see toolAvailable).
+ */
+export function suiteRedis(): { server?: RedisServer; client: RedisClient } {
+  const suite = {} as { server?: RedisServer; client: RedisClient };
+  before(async () => {
+    if (!toolAvailable('redis-server')) return;
+    suite.server = await startRedis();
+    suite.client = createClient({ url: suite.server.url });
+    await suite.client.connect();
+  });
+  after(async () => {
+    await suite.client?.quit();
+    await suite.server?.stop();
+  });
+  return suite;
 }
 
 /** Starts a throwaway `redis-server` on a loopback port, without persistence. */

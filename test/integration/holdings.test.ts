@@ -1,20 +1,17 @@
 // Socket holdings against a real Redis: each lost socket is ended exactly once, however many instances
 // sweep, and a claim that lands while its holding is being swept is not orphaned.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { createClient } from 'redis';
+import { describe, test } from 'node:test';
 import { createHoldings, type HeldSocket, type Holdings } from '../../src/cluster/holdings.js';
 import type { RedisClient } from '../../src/cluster/redis.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics } from '../../src/metrics/registry.js';
-import { type RedisServer, startRedis } from '../helpers/redis.js';
-import { toolAvailable } from '../helpers/tools.js';
+import { suiteRedis } from '../helpers/redis.js';
 
 const socket = (id: string) => ({ id, namespace: '/app', rooms: ['r'], data: { user: id } });
 
 describe('socket holdings', () => {
-  let redis: RedisServer | undefined;
-  let client: RedisClient;
+  const redis = suiteRedis();
   const deps = {
     metrics: createMetrics({ instanceId: 't', transport: 'uws' }),
     log: createLogger('t', () => {}),
@@ -23,27 +20,16 @@ describe('socket holdings', () => {
   const holdings = (c: RedisClient, instanceId: string, bootId: string, lost: string[]): Holdings =>
     createHoldings(c, { instanceId, bootId }, { ...deps, onLost: (s: HeldSocket) => lost.push(s.id) });
 
-  before(async () => {
-    if (!toolAvailable('redis-server')) return;
-    redis = await startRedis();
-    client = createClient({ url: redis.url });
-    await client.connect();
-  });
-  after(async () => {
-    await client?.quit();
-    await redis?.stop();
-  });
-
   test('two instances sweeping one lost instance end each of its sockets once', async (t) => {
-    if (!redis) return t.skip('redis-server is not installed');
-    const lost = holdings(client, 'L', 'l1', []);
+    if (!redis.server) return t.skip('redis-server is not installed');
+    const lost = holdings(redis.client, 'L', 'l1', []);
     const ids = Array.from({ length: 500 }, (_, i) => `lost-${i}`);
     await Promise.all(ids.map((id) => lost.claim(socket(id))));
     const byA: string[] = [];
     const byB: string[] = [];
     const [endedA, endedB] = await Promise.all([
-      holdings(client, 'A', 'a1', byA).sweep(new Set(['B/b1'])),
-      holdings(client, 'B', 'b1', byB).sweep(new Set(['A/a1'])),
+      holdings(redis.client, 'A', 'a1', byA).sweep(new Set(['B/b1'])),
+      holdings(redis.client, 'B', 'b1', byB).sweep(new Set(['A/a1'])),
     ]);
     assert.equal(endedA + endedB, 500);
     assert.deepEqual([...byA, ...byB].sort(), [...ids].sort());
@@ -51,13 +37,13 @@ describe('socket holdings', () => {
   });
 
   test('a claim landing while its holding is swept is ended too, not left behind', async (t) => {
-    if (!redis) return t.skip('redis-server is not installed');
+    if (!redis.server) return t.skip('redis-server is not installed');
     // An instance found lost while still alive (cut off from Redis past the timeout) keeps claiming.
-    const late = holdings(client, 'X', 'x1', []);
+    const late = holdings(redis.client, 'X', 'x1', []);
     await late.claim(socket('early'));
     let claimed = false;
     // The sweeper's Redis client: the first time the holding looks empty, the late claim lands.
-    const racing = new Proxy(client, {
+    const racing = new Proxy(redis.client, {
       get(target, prop) {
         if (prop === 'sRandMemberCount') {
           return async (...args: Parameters<RedisClient['sRandMemberCount']>) => {
@@ -75,7 +61,7 @@ describe('socket holdings', () => {
     });
     const ended: string[] = [];
     await holdings(racing, 'S', 's1', ended).sweep(new Set());
-    await holdings(client, 'S', 's1', ended).sweep(new Set());
+    await holdings(redis.client, 'S', 's1', ended).sweep(new Set());
     assert.ok(claimed, 'the late claim was made during the sweep');
     assert.deepEqual(ended, ['early', 'late']);
   });

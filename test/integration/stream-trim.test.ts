@@ -1,40 +1,26 @@
 // The stream trimmer against a real Redis: age first, the length cap last, evictions recorded.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { createClient } from 'redis';
-import type { RedisClient } from '../../src/cluster/redis.js';
+import { describe, test } from 'node:test';
 import { StreamTrimmer } from '../../src/cluster/stream-trim.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics } from '../../src/metrics/registry.js';
-import { type RedisServer, startRedis } from '../helpers/redis.js';
-import { toolAvailable } from '../helpers/tools.js';
+import { suiteRedis } from '../helpers/redis.js';
 
 describe('stream trimming', () => {
-  let redis: RedisServer | undefined;
-  let client: RedisClient;
+  const redis = suiteRedis();
   const logs: string[] = [];
   const deps = {
     metrics: createMetrics({ instanceId: 't', transport: 'uws' }),
     log: createLogger('t', (l) => logs.push(l)),
   };
-  before(async () => {
-    if (!toolAvailable('redis-server')) return;
-    redis = await startRedis();
-    client = createClient({ url: redis.url });
-    await client.connect();
-  });
-  after(async () => {
-    await client?.quit();
-    await redis?.stop();
-  });
 
   test('removes entries older than the horizon and keeps every newer one', async (t) => {
-    if (!redis) return t.skip('redis-server is not installed');
-    const now = (await client.time()).getTime();
-    for (let i = 0; i < 500; i++) await client.xAdd('aged', `${now - 120_000 + i}-0`, { n: String(i) });
-    for (let i = 0; i < 10; i++) await client.xAdd('aged', `${now - 1_000 + i}-0`, { n: `new${i}` });
+    if (!redis.server) return t.skip('redis-server is not installed');
+    const now = (await redis.client.time()).getTime();
+    for (let i = 0; i < 500; i++) await redis.client.xAdd('aged', `${now - 120_000 + i}-0`, { n: String(i) });
+    for (let i = 0; i < 10; i++) await redis.client.xAdd('aged', `${now - 1_000 + i}-0`, { n: `new${i}` });
     const trimmer = new StreamTrimmer(
-      client,
+      redis.client,
       {
         stream: 'aged',
         evictedKey: 'aged:evicted',
@@ -45,7 +31,7 @@ describe('stream trimming', () => {
       deps,
     );
     await trimmer.trim();
-    const left = await client.xRange('aged', '-', '+');
+    const left = await redis.client.xRange('aged', '-', '+');
     const newest = left.filter((e) => e.message.n?.startsWith('new'));
     assert.equal(newest.length, 10, 'every entry inside the horizon stays');
     // Approximate trimming removes whole nodes of 100 entries: at most one node of old ones survives.
@@ -55,10 +41,10 @@ describe('stream trimming', () => {
   });
 
   test('the length cap evicts the oldest entries and records where the stream now starts', async (t) => {
-    if (!redis) return t.skip('redis-server is not installed');
-    for (let i = 0; i < 1000; i++) await client.xAdd('capped', '*', { n: String(i) });
+    if (!redis.server) return t.skip('redis-server is not installed');
+    for (let i = 0; i < 1000; i++) await redis.client.xAdd('capped', '*', { n: String(i) });
     const trimmer = new StreamTrimmer(
-      client,
+      redis.client,
       {
         stream: 'capped',
         evictedKey: 'capped:evicted',
@@ -69,8 +55,8 @@ describe('stream trimming', () => {
       deps,
     );
     await trimmer.trim();
-    const [first] = await client.xRange('capped', '-', '+', { COUNT: 1 });
-    const length = await client.xLen('capped');
+    const [first] = await redis.client.xRange('capped', '-', '+', { COUNT: 1 });
+    const length = await redis.client.xLen('capped');
     assert.ok(length >= 300 && length < 400, `length ${length} after capping at 300`);
     assert.equal(await trimmer.evictedBefore(), first?.id);
     assert.ok(logs.some((l) => l.includes('stream length cap evicted entries')));
