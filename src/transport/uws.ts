@@ -24,9 +24,9 @@ export function createUwsTransport(): PublicTransport {
     attach(io: Server, page: Page, backpressure: BackpressurePolicy) {
       // 0: no limit. uWS would skip (lose) sends to a socket over its limit, even mid-replay; the guard
       // closes such a socket instead. Engine.IO passes the option on; Socket.IO's type does not list it.
-      const plainAddAll = Adapter.prototype.addAll;
+      const { addAll, del } = Adapter.prototype;
       io.attachApp(app, { maxBackpressure: 0 } as Partial<ServerOptions>);
-      skipSubscribingClosedSockets(plainAddAll);
+      skipClosedWebSockets({ addAll, del });
       new SlowConsumerGuard(backpressure, uwsBuffer).watch(io);
       app.get('/', (res) => {
         res.writeHeader('content-type', page.contentType).end(page.body);
@@ -96,23 +96,31 @@ function subscribeAll(socket: Socket): void {
   for (const room of socket.rooms) ws.subscribe(`${nsp}${TOPIC_SEPARATOR}${room}`);
 }
 
+/** The adapter methods socket.io's uWS integration patches to (un)subscribe a socket's WebSocket. */
+type RoomMethods = Pick<Adapter, 'addAll' | 'del'>;
+
 /**
- * Works around socket.io's uWS integration for joins that land after the client left (a backend's reply
- * to a handshake, say): its patched `addAll` subscribes the socket's uWS WebSocket to the room's topic,
- * and a closed uWS WebSocket throws on any access. Such a socket is about to be cleaned up; its rooms are
- * joined without the subscription.
+ * Works around socket.io's uWS integration for joins and leaves that land after the client left (a
+ * backend's reply to a handshake, say): its patched `addAll` and `del` (un)subscribe the socket's uWS
+ * WebSocket, and a closed uWS WebSocket throws on any access. Such a socket is about to be cleaned up;
+ * its rooms change without the (un)subscription.
  */
-function skipSubscribingClosedSockets(plainAddAll: Adapter['addAll']): void {
-  const subscribingAddAll = Adapter.prototype.addAll;
-  Adapter.prototype.addAll = function (this: Adapter, id: SocketId, rooms: Set<Room>) {
+function skipClosedWebSockets(plain: RoomMethods): void {
+  const subscribing: RoomMethods = { addAll: Adapter.prototype.addAll, del: Adapter.prototype.del };
+  const methods = (adapter: Adapter, id: SocketId): RoomMethods => {
     // Connected sockets, and those still in the namespace's middlewares (not in the public types).
-    const nsp = this.nsp as unknown as {
+    const nsp = adapter.nsp as unknown as {
       sockets: Map<SocketId, Socket>;
       _preConnectSockets: Map<SocketId, Socket>;
     };
     const socket = nsp.sockets.get(id) ?? nsp._preConnectSockets.get(id);
     const transport = socket?.conn.transport as UwsEngineTransport | undefined;
-    const closed = transport?.name === 'websocket' && transport.readyState === 'closed';
-    return (closed ? plainAddAll : subscribingAddAll).call(this, id, rooms);
+    return transport?.name === 'websocket' && transport.readyState === 'closed' ? plain : subscribing;
+  };
+  Adapter.prototype.addAll = function (this: Adapter, id: SocketId, rooms: Set<Room>) {
+    return methods(this, id).addAll.call(this, id, rooms);
+  };
+  Adapter.prototype.del = function (this: Adapter, id: SocketId, room: Room) {
+    return methods(this, id).del.call(this, id, room);
   };
 }

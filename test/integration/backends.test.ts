@@ -32,12 +32,12 @@ function startFunction() {
       if (call.socket.handshake.auth.user === 'mallory') {
         return reply(200, { accept: false, error: { code: 'APP_DENIED', message: 'mallory may not enter' } });
       }
-      const accept = () =>
-        reply(200, { data: { user: call.socket.handshake.auth.user, role: 'member' }, join: ['team:1'] });
-      // Slow enough for a client to leave before its handshake is answered.
+      const accepted = { data: { user: call.socket.handshake.auth.user, role: 'member' }, join: ['team:1'] };
+      // Slow enough for a client to leave before its handshake is answered; a leave too, which on uws
+      // touches the WebSocket like a join.
       if (String(call.socket.handshake.auth.user).startsWith('leaver'))
-        return setTimeout(accept, 300).unref();
-      return accept();
+        return setTimeout(() => reply(200, { ...accepted, leave: ['lobby'] }), 300).unref();
+      return reply(200, accepted);
     }
     if (call.type === 'disconnect') return reply(204);
     if (call.event === 'shout') {
