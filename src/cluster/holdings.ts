@@ -85,6 +85,10 @@ export function createHoldings(
     return typeof rec === 'string' ? (JSON.parse(rec) as HeldSocket) : undefined;
   };
 
+  /** Drops a holding from the list if nothing is held in it any more. */
+  const forget = async (holding: string) =>
+    (await client.eval(FORGET, { keys: [HOLDINGS_KEY, heldKey(holding)], arguments: [holding] })) === 1;
+
   return {
     holdingId,
     async claim(socket) {
@@ -101,21 +105,17 @@ export function createHoldings(
       for (const holding of await client.sMembers(HOLDINGS_KEY)) {
         if (holding === holdingId || liveHoldings.has(holding)) continue;
         let endedHere = 0;
-        do {
-          for (;;) {
-            const ids = await client.sRandMemberCount(heldKey(holding), SWEEP_BATCH);
-            if (ids.length === 0) break;
-            const records = await Promise.all(ids.map((id) => release(id, holding)));
-            for (const rec of records) {
-              if (!rec) continue;
-              endedHere++;
-              deps.metrics.lostDisconnects.inc({ namespace: rec.namespace });
-              deps.onLost(rec);
-            }
+        for (;;) {
+          const ids = await client.sRandMemberCount(heldKey(holding), SWEEP_BATCH);
+          if (ids.length === 0 && (await forget(holding))) break;
+          const records = await Promise.all(ids.map((id) => release(id, holding)));
+          for (const rec of records) {
+            if (!rec) continue;
+            endedHere++;
+            deps.metrics.lostDisconnects.inc({ namespace: rec.namespace });
+            deps.onLost(rec);
           }
-        } while (
-          !(await client.eval(FORGET, { keys: [HOLDINGS_KEY, heldKey(holding)], arguments: [holding] }))
-        );
+        }
         deps.log.info('lost instance swept', { holding, sockets: endedHere });
         ended += endedHere;
       }
