@@ -149,8 +149,9 @@ export function createBackends(deps: BackendsDeps): Backends {
       const accepted = new WeakMap<Socket, UpstreamReply>();
       // The backend decides on each new handshake; recovered sockets skip middlewares (see below).
       nsp.use((socket, next) => {
-        void admit(socket, upstream, accepted).then((refused) => {
-          if (refused) return next(refusal(refused));
+        void admit(socket, upstream).then((answer) => {
+          if ('refused' in answer) return next(refusal(answer.refused));
+          accepted.set(socket, answer.reply);
           next();
           // A client that leaves during the handshake never connects; the backend accepted it all the same.
           setImmediate(() => {
@@ -208,31 +209,29 @@ export function createBackends(deps: BackendsDeps): Backends {
   };
 
   /**
-   * Asks the backend whether a new handshake may connect; resolves with why not, if it may not. The socket
-   * is held before the backend hears of it: should this instance die from then on, the disconnect still
-   * reaches the backend.
+   * Asks the backend whether a new handshake may connect: resolves with its reply, or with why not. The
+   * socket is held before the backend hears of it: should this instance die from then on, the disconnect
+   * still reaches the backend.
    */
   async function admit(
     socket: Socket,
     upstream: Upstream,
-    accepted: WeakMap<Socket, UpstreamReply>,
-  ): Promise<{ code: string; message: string } | undefined> {
+  ): Promise<{ reply: UpstreamReply } | { refused: { code: string; message: string } }> {
     await claim(socket);
     try {
       const reply = await track(
         upstream.call({ type: 'connect', namespace: socket.nsp.name, socket: view(socket) }),
       );
       if (reply.accept !== false) {
-        // Joined before the client hears `connect`, and held with the rooms and data the backend gave.
+        // Joined before the client hears `connect`, and held again with the rooms and data the backend gave.
         if (await applyState(socket, reply)) await claim(socket);
-        accepted.set(socket, reply);
-        return undefined;
+        return { reply };
       }
       await release(socket.id);
-      return rejection(reply);
+      return { refused: rejection(reply) };
     } catch (err) {
       await release(socket.id);
-      return toErrorBody(err);
+      return { refused: toErrorBody(err) };
     }
   }
 
