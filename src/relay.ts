@@ -65,6 +65,7 @@ export async function createRelay(
         { log, metrics },
       )
     : undefined;
+  const transport = await createTransport(config.transport);
   const cluster =
     redis && config.adapter === 'streams'
       ? createStreamsCluster(
@@ -74,7 +75,7 @@ export async function createRelay(
             maxEntries: config.recoveryMaxEntries,
             streamCount: config.streamCount,
           },
-          { metrics, log },
+          { metrics, log, batch: (socket, write) => transport.batch(socket, write) },
         )
       : undefined;
   const pubsub =
@@ -84,7 +85,6 @@ export async function createRelay(
   const adapterName = redis ? config.adapter : 'memory';
   // Recovery needs a stored history: Streams and the single-node in-memory adapter keep one, Pub/Sub does not.
   const recoverable = pubsub === undefined;
-  const transport = await createTransport(config.transport);
 
   let draining = false;
   const io = new Server({
@@ -125,7 +125,7 @@ export async function createRelay(
   const ops = createRelayOps(io, config, {
     metrics,
     clusterReady,
-    publishFailed: (packet) => cluster?.publishFailed(packet) ?? false,
+    ...(cluster ? { broadcast: cluster.broadcast } : {}),
   });
   const saveSession = cluster ? (socket: Socket) => cluster.sessions.save(socket) : async () => {};
 

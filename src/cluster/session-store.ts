@@ -9,6 +9,8 @@ export interface StoredSession {
   pid: string;
   rooms: string[];
   data: unknown;
+  /** The namespace it was made in (absent in sessions written by older versions). */
+  nsp?: string;
 }
 
 export interface SessionStoreOptions {
@@ -24,7 +26,8 @@ export interface SessionStoreOptions {
  * disconnect (and does not await it), so a killed instance leaves nothing to restore. Here every socket's
  * session is written at connect and on every room or data change, and re-written while the socket lives,
  * so any instance can restore it after the holder dies. Writes are coalesced per socket and sent in one
- * pipelined batch per tick.
+ * pipelined batch per tick. A restore reads a session without removing it: the restored socket's own
+ * writes replace it, and until then a client that retries finds it again.
  */
 export class SessionStore {
   readonly #client: RedisClient;
@@ -96,20 +99,15 @@ export class SessionStore {
     this.#keepForWindow('persist', session);
   }
 
-  /** Writes back a session taken by a restore whose socket never connected, so the client can retry. */
-  putBack(session: StoredSession): void {
-    this.#keepForWindow('put-back', session);
-  }
-
   #keepForWindow(kind: string, session: StoredSession): void {
-    const { sid, pid, rooms, data } = session;
-    const value = JSON.stringify({ sid, pid, rooms, data });
+    const { sid, pid, rooms, data, nsp } = session;
+    const value = JSON.stringify({ sid, pid, rooms, data, nsp });
     this.#write(kind, () => this.#client.set(this.#key(pid), value, { PX: this.#opts.recoveryWindowMs }));
   }
 
-  /** Removes and returns a session: only one reconnect can restore it. */
-  async take(pid: string): Promise<StoredSession | undefined> {
-    const raw = await this.#client.getDel(this.#key(pid));
+  /** The session of `pid`, if it is still within its window. */
+  async get(pid: string): Promise<StoredSession | undefined> {
+    const raw = await this.#client.get(this.#key(pid));
     return raw ? (JSON.parse(raw) as StoredSession) : undefined;
   }
 
@@ -147,7 +145,13 @@ export class SessionStore {
     for (const pid of this.#dirty) {
       const socket = this.#live.get(pid);
       if (!socket) continue;
-      const value = JSON.stringify({ sid: socket.id, pid, rooms: [...socket.rooms], data: socket.data });
+      const value = JSON.stringify({
+        sid: socket.id,
+        pid,
+        rooms: [...socket.rooms],
+        data: socket.data,
+        nsp: socket.nsp.name,
+      });
       writes.push(this.#write('save', () => this.#client.set(this.#key(pid), value, { PX: ttl })));
     }
     this.#dirty.clear();

@@ -1,56 +1,115 @@
+import { ErrorCodes } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { RedisClient } from './redis.js';
+import type { HistoryEntry, StreamHistory } from './stream-history.js';
 
 /** Wait before the XREAD that follows a failed one; doubled at every further failure, up to the max. */
 const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 5_000;
+/** How long one XREAD blocks when the stream is quiet. */
+const BLOCK_MS = 5_000;
+/** Most entries one XREAD returns: a reader that fell behind catches up in large steps. */
+const READ_COUNT = 1_000;
 
 /**
- * Replaces the client's `duplicate`, then runs `create`, which builds the stock streams adapter, so the
- * connections the adapter duplicates for itself (its blocking stream readers and its Pub/Sub subscriber)
- * are guarded. The replacement stays: with several streams the adapter duplicates its readers across
- * awaits. Other modules' duplicates (replies, Pub/Sub adapters) want the offline queue too.
- * - They keep node-redis's offline queue, which the main connection turns off: while Redis is away the
- *   reader's XREAD waits for the reconnect instead of failing at once.
- * - The stock reading loop retries at once after any error. An XREAD that fails (connection lost, Redis
- *   still loading, an ACL refusal) is retried after an exponential backoff, and logged once per outage.
+ * Reads one broadcast stream on a connection of its own, from the id that was last when it started, and
+ * hands every entry, in stream order, to the history and then to `deliver`. Every broadcast, including
+ * this instance's own, is delivered from here: a client's offset then never runs ahead of a message it
+ * has not received, which a recovery from that offset would skip.
+ *
+ * The connection keeps node-redis's offline queue: while Redis is away the XREAD waits for the reconnect
+ * instead of failing at once. A failed XREAD (connection lost, Redis still loading, an ACL refusal) is
+ * retried after an exponential backoff and logged once per outage; it resumes from the same id.
  */
-export function withGuardedReader<T>(
-  client: RedisClient,
-  deps: { log: Logger; metrics: Metrics },
-  create: () => T,
-): T {
-  const duplicate = client.duplicate;
-  client.duplicate = ((overrides?: object) =>
-    backOff(duplicate.call(client, { ...overrides, disableOfflineQueue: false }), deps)) as typeof duplicate;
-  return create();
-}
+export class StreamReader {
+  readonly #client: RedisClient;
+  readonly #stream: string;
+  readonly #history: StreamHistory;
+  readonly #deliver: (entry: HistoryEntry) => void;
+  readonly #deps: { log: Logger; metrics: Metrics };
+  #stopped = false;
+  #failures = 0;
 
-function backOff(reader: RedisClient, deps: { log: Logger; metrics: Metrics }): RedisClient {
-  const xRead = reader.xRead.bind(reader);
-  let failures = 0;
-  reader.xRead = (async (...args: Parameters<typeof xRead>) => {
-    if (failures > 0) {
-      const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** (failures - 1));
-      await new Promise((resolve) => setTimeout(resolve, delay));
-    }
+  constructor(
+    client: RedisClient,
+    stream: string,
+    history: StreamHistory,
+    deliver: (entry: HistoryEntry) => void,
+    deps: { log: Logger; metrics: Metrics },
+  ) {
+    this.#client = client;
+    this.#stream = stream;
+    this.#history = history;
+    this.#deliver = deliver;
+    this.#deps = deps;
+  }
+
+  /** True while reads succeed (or block waiting for entries). */
+  get healthy(): boolean {
+    return this.#history.started && this.#failures === 0;
+  }
+
+  /** Connects the reader's own connection and reads until `stop`. */
+  async run(): Promise<void> {
+    this.#client.on('error', () => {});
     try {
-      const result = await xRead(...args);
-      if (failures > 0) deps.log.info('stream reader resumed', { failedReads: failures });
-      failures = 0;
-      return result;
+      await this.#client.connect();
     } catch (err) {
-      deps.metrics.redisErrors.inc({ client: 'reader' });
-      if (failures === 0) {
-        deps.log.warn('stream reader failing, retrying with backoff', {
-          code: 'RLY_ERR_CLUSTER',
-          error: (err as Error).message,
-        });
-      }
-      failures++;
-      throw err;
+      this.#failed(err as Error);
     }
-  }) as typeof reader.xRead;
-  return reader;
+    let last: string | undefined;
+    while (!this.#stopped) {
+      await this.#backoff();
+      if (this.#stopped) return;
+      try {
+        if (last === undefined) {
+          const [newest] = await this.#client.xRevRange(this.#stream, '+', '-', { COUNT: 1 });
+          last = newest?.id ?? '0-0';
+          this.#history.start(last);
+        }
+        const reply = await this.#client.xRead(
+          { key: this.#stream, id: last },
+          { BLOCK: BLOCK_MS, COUNT: READ_COUNT },
+        );
+        this.#succeeded();
+        for (const { id, message } of reply?.[0]?.messages ?? []) {
+          last = id;
+          const entry = this.#history.append(id, message);
+          if (entry.message) this.#deliver(entry);
+          else this.#deps.metrics.redisErrors.inc({ client: 'reader-format' });
+        }
+      } catch (err) {
+        if (this.#stopped) return;
+        this.#failed(err as Error);
+      }
+    }
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    void this.#client.disconnect().catch(() => {});
+  }
+
+  async #backoff(): Promise<void> {
+    if (this.#failures === 0) return;
+    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** (this.#failures - 1));
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
+
+  #succeeded(): void {
+    if (this.#failures > 0) this.#deps.log.info('stream reader resumed', { failedReads: this.#failures });
+    this.#failures = 0;
+  }
+
+  #failed(err: Error): void {
+    this.#deps.metrics.redisErrors.inc({ client: 'reader' });
+    if (this.#failures === 0) {
+      this.#deps.log.warn('stream reader failing, retrying with backoff', {
+        code: ErrorCodes.CLUSTER,
+        error: err.message,
+      });
+    }
+    this.#failures++;
+  }
 }

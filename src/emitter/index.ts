@@ -1,11 +1,10 @@
 // `edge-relay/emitter`: push to a relay cluster from any process that reaches its Redis.
 
-import { encode } from '@msgpack/msgpack';
-import { MessageType } from 'socket.io-adapter';
+import { type ClusterMessage, MessageType } from 'socket.io-adapter';
 import { PacketType } from 'socket.io-parser';
 import { type OutsideRedisOptions, outsideClient } from '../cluster/outside.js';
 import type { RedisClient } from '../cluster/redis.js';
-import { streamOf } from '../cluster/stream-names.js';
+import { EMITTER_UID, encodeEntry, streamOf } from '../cluster/wire.js';
 
 /** Sends into one namespace; `to`/`in` narrow it to rooms (a socket id is a room), `except` excludes. */
 export interface NamespaceEmitter {
@@ -32,9 +31,6 @@ export interface EmitterOptions extends OutsideRedisOptions {
   client?: RedisClient;
 }
 
-/** What an emitter writes as the sender of its entries: never equal to a relay adapter's uid. */
-const EMITTER_UID = 'emitter';
-
 /**
  * Writes entries in the Redis Streams adapter's own format, so what it sends is delivered by every relay
  * instance and replayed to clients that reconnect, exactly like a broadcast made on a relay.
@@ -47,12 +43,8 @@ export function createEmitter(opts: EmitterOptions): Emitter {
 
   const write = async (nsp: string, type: MessageType, data: unknown) => {
     await connected;
-    return client.xAdd(streamOf(nsp, opts.streamCount ?? 1), '*', {
-      uid: EMITTER_UID,
-      nsp,
-      type: String(type),
-      data: encodeData(data),
-    });
+    const message = { uid: EMITTER_UID, nsp, type, data } as unknown as ClusterMessage;
+    return client.xAdd(streamOf(nsp, opts.streamCount ?? 1), '*', encodeEntry(message));
   };
 
   const scoped = (nsp: string, rooms: Set<string>, except: Set<string>): NamespaceEmitter => {
@@ -84,16 +76,4 @@ export function createEmitter(opts: EmitterOptions): Emitter {
       if (owned?.isOpen) await owned.quit();
     },
   };
-}
-
-/** The adapter's encoding: JSON, or base64 MessagePack when the data carries binary. */
-function encodeData(data: unknown): string {
-  return hasBinary(data) ? Buffer.from(encode(data)).toString('base64') : JSON.stringify(data);
-}
-
-function hasBinary(value: unknown): boolean {
-  if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) return true;
-  if (Array.isArray(value)) return value.some(hasBinary);
-  if (value && typeof value === 'object') return Object.values(value).some(hasBinary);
-  return false;
 }

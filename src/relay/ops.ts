@@ -1,4 +1,5 @@
-import type { Server } from 'socket.io';
+import type { Namespace, Server } from 'socket.io';
+import type { BroadcastOptions } from 'socket.io-adapter';
 import { PacketType } from 'socket.io-parser';
 import type { RelayConfig } from '../config/schema.js';
 import { ErrorCodes, RelayError } from '../errors.js';
@@ -42,8 +43,11 @@ export function createRelayOps(
   deps: {
     metrics: Metrics;
     clusterReady: () => boolean;
-    /** True when the cluster bus refused this packet (it was then delivered locally only). */
-    publishFailed: (packet: object) => boolean;
+    /**
+     * The cluster's broadcast, which rejects with RLY_ERR_CLUSTER when the bus refused the packet (it was
+     * then delivered locally only); the adapter's own broadcast when there is no such cluster.
+     */
+    broadcast?: (nsp: Namespace, packet: { type: number; data: unknown[] }, opts: BroadcastOptions) => Promise<void>;
   },
 ): RelayOps {
   const namespaceOf = (name: string) => {
@@ -81,12 +85,10 @@ export function createRelayOps(
       // being coalesced per socket with the iteration's other broadcasts (README, "Performance"). `ws`
       // has nothing to coalesce and measured slower with the extra hop.
       if (config.transport === 'uws') await new Promise((resolve) => setImmediate(resolve));
-      await nsp.adapter.broadcast(packet, {
-        rooms,
-        except: new Set(),
-        ...(localOnly ? { flags: { local: true } } : {}),
-      });
-      if (localOnly || deps.publishFailed(packet)) {
+      const opts = { rooms, except: new Set<string>(), ...(localOnly ? { flags: { local: true } } : {}) };
+      if (deps.broadcast) await deps.broadcast(nsp, packet, opts);
+      else await nsp.adapter.broadcast(packet, opts);
+      if (localOnly) {
         throw new RelayError(
           ErrorCodes.CLUSTER,
           'the cluster bus (Redis) is unavailable: only sockets on this instance got the message',

@@ -1,4 +1,4 @@
-import type { Server } from 'socket.io';
+import type { Server, Socket } from 'socket.io';
 import type { TransportName } from '../config/schema.js';
 import type { BackpressurePolicy } from './backpressure.js';
 
@@ -20,6 +20,8 @@ export interface PublicTransport {
   listen(host: string, port: number): Promise<number>;
   /** Stops accepting new TCP connections; the connections already open keep being served. */
   stopAccepting(): void;
+  /** Runs `write`, whose writes to the socket's connection go out in as few system calls as possible. */
+  batch(socket: Socket, write: () => void): void;
 }
 
 /**

@@ -53,6 +53,12 @@ export function createUwsTransport(): PublicTransport {
       if (listenSocket) uWS.us_listen_socket_close(listenSocket);
       listenSocket = null;
     },
+    batch(socket, write) {
+      // Outside its own callbacks uWS sends at once, a system call per packet; corked, one for all.
+      const { socket: ws, readyState, name } = socket.conn.transport as UwsEngineTransport;
+      if (name === 'websocket' && ws && readyState !== 'closed') ws.cork(write);
+      else write();
+    },
   };
 }
 

@@ -49,6 +49,18 @@ export function createWsTransport(): PublicTransport {
       // Keep-alive connections could otherwise carry a new handshake to a dying instance.
       server.closeIdleConnections();
     },
+    batch(socket, write) {
+      // Engine.IO sends the first packet at once and queues the rest for one corked send (corkBatches).
+      const transport = socket.conn.transport;
+      if (transport.name !== 'websocket') return write();
+      const tcp = socketOf(transport)._socket;
+      tcp.cork();
+      try {
+        write();
+      } finally {
+        tcp.uncork();
+      }
+    },
   };
 }
 

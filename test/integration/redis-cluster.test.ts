@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createBackend } from '../../src/backend/index.js';
-import { streamOf } from '../../src/cluster/stream-names.js';
+import { streamOf } from '../../src/cluster/wire.js';
 import { createEmitter } from '../../src/emitter/index.js';
 import { ask, client, closeClients, collect, received } from '../helpers/clients.js';
 import { publishThroughFailover } from '../helpers/failover.js';
