@@ -18,9 +18,15 @@ export function pidOf(socket: Socket): string | undefined {
  * Encodes `packet` as the in-memory adapter does for a broadcast: once, with the WebSocket frame of the
  * `ws` transport precomputed, so writing it to each socket costs no encoding.
  */
-export function preEncode(adapter: Adapter, packet: { type: number; data: unknown[]; nsp: string }): PreEncoded {
+export function preEncode(
+  adapter: Adapter,
+  packet: { type: number; data: unknown[]; nsp: string },
+): PreEncoded {
   const opts: Record<string, unknown> = { preEncoded: true };
-  const packets = (adapter as unknown as { _encode(p: unknown, o: unknown): unknown[] })._encode(packet, opts);
+  const packets = (adapter as unknown as { _encode(p: unknown, o: unknown): unknown[] })._encode(
+    packet,
+    opts,
+  );
   return { packets, opts };
 }
 

@@ -13,6 +13,8 @@ interface Client {
   seqs: Uint8Array | undefined;
   disconnectedAt: number;
   recovered: boolean | undefined;
+  /** Highest sequence number received so far: a lower one arriving after it is out of order. */
+  maxSeen: number;
 }
 
 const now = () => performance.timeOrigin + performance.now();
@@ -24,6 +26,7 @@ let lastReconnectAt = 0;
 let reconnectErrors = 0;
 let recoveredCount = 0;
 let notRecoveredCount = 0;
+let outOfOrder = 0;
 let settings = { urls: [] as string[], room: '', reconnect: false, maxSeq: 0 };
 const publishers = new Map<string, LeanSocket[]>();
 let stopPublishing = false;
@@ -34,6 +37,8 @@ function onBenchEvent(client: Client, event: BenchEvent): void {
   hist.record(now() - event.sentAt);
   if (client.seqs && event.seq < client.seqs.length) {
     client.seqs[event.seq] = Math.min(255, (client.seqs[event.seq] ?? 0) + 1);
+    if (event.seq < client.maxSeen) outOfOrder++;
+    else client.maxSeen = event.seq;
   }
 }
 
@@ -43,6 +48,7 @@ function newClient(urlIndex: number, localAddress: string | undefined): Client {
     seqs: settings.maxSeq > 0 ? new Uint8Array(settings.maxSeq) : undefined,
     disconnectedAt: 0,
     recovered: undefined,
+    maxSeen: -1,
     socket: undefined as unknown as LeanSocket,
   };
   client.socket = new LeanSocket({
@@ -230,6 +236,7 @@ function seqReport(expected: number): Reply {
     recovered,
     notRecovered,
     disconnected,
+    outOfOrder,
   };
 }
 

@@ -95,9 +95,16 @@ export async function recoveryStorm(target: Target, plan: RecoveryPlan): Promise
       act();
       let s = before;
       const deadline = Date.now() + 45_000;
+      let lastReport = Date.now();
       do {
         await sleep(100);
         s = await collectStats(subs);
+        if (process.env.BENCH_TRACE && Date.now() - lastReport >= 1000) {
+          lastReport = Date.now();
+          progress(
+            `    t+${((now() - t0) / 1000).toFixed(1)} s: ${s.connected} connected, ${s.reconnects - before.reconnects} back, ${s.reconnectErrors - before.reconnectErrors} failed attempts`,
+          );
+        }
       } while (
         (s.reconnects === before.reconnects || (s.onUrl[victim] ?? 0) > 0 || s.pending > 0) &&
         Date.now() < deadline

@@ -110,7 +110,8 @@ export class Restores {
       if (!(await history.reached(offset, REACH_TIMEOUT_MS))) throw new RestoreRefused('offset-unknown');
     }
     if (!history.covers(offset)) {
-      if (compareStreamIds(offset, await this.#deps.evictedBefore()) < 0) throw new RestoreRefused('offset-gone');
+      if (compareStreamIds(offset, await this.#deps.evictedBefore()) < 0)
+        throw new RestoreRefused('offset-gone');
       const pin = history.pin(offset);
       try {
         if (!(await history.fetchFrom(offset, this.#deps.maxEntries))) {

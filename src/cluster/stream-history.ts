@@ -20,7 +20,11 @@ export interface StreamHistoryOptions {
 }
 
 /** Reads entries `(after, upTo]` of the stream from Redis, oldest first, at most `count`. */
-export type RangeReader = (after: string, upTo: string, count: number) => Promise<Array<{ id: string; message: StreamFields }>>;
+export type RangeReader = (
+  after: string,
+  upTo: string,
+  count: number,
+) => Promise<Array<{ id: string; message: StreamFields }>>;
 
 /** Entries per XRANGE while fetching older history: bounded memory and Redis time per call. */
 const FETCH_CHUNK = 1000;

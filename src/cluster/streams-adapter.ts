@@ -93,7 +93,12 @@ export class RelayStreamsAdapter extends ClusterAdapter {
 
   protected override onMessage(message: ClusterMessage, offset?: string): void {
     if (message.type === MessageType.BROADCAST && message.data.requestId === undefined && offset) {
-      this.#deliver(message.data.packet as LivePacket, message.data.opts as EncodedSelection, offset, message);
+      this.#deliver(
+        message.data.packet as LivePacket,
+        message.data.opts as EncodedSelection,
+        offset,
+        message,
+      );
       return;
     }
     super.onMessage(message, offset);
@@ -133,7 +138,10 @@ export class RelayStreamsAdapter extends ClusterAdapter {
     try {
       await this.publishAndReturnOffset({
         type: MessageType.BROADCAST,
-        data: { packet, opts: { rooms: [...opts.rooms], except: [...(opts.except ?? [])], flags: opts.flags ?? {} } },
+        data: {
+          packet,
+          opts: { rooms: [...opts.rooms], except: [...(opts.except ?? [])], flags: opts.flags ?? {} },
+        },
       });
     } catch (err) {
       this.#deps.metrics.redisErrors.inc({ client: 'publish' });
@@ -164,8 +172,9 @@ export class RelayStreamsAdapter extends ClusterAdapter {
     const count = async (client: { sendCommand(args: string[]): Promise<unknown> }) =>
       Number(((await client.sendCommand(['PUBSUB', 'NUMSUB', channel])) as unknown[])[1] ?? 0);
     // A Redis Cluster counts subscribers per node: ask every master.
-    const masters = (this.#deps.client as unknown as { masters?: Array<{ client: Promise<RedisClient> | RedisClient }> })
-      .masters;
+    const masters = (
+      this.#deps.client as unknown as { masters?: Array<{ client: Promise<RedisClient> | RedisClient }> }
+    ).masters;
     if (!Array.isArray(masters)) return count(this.#deps.client);
     const counts = await Promise.all(masters.map(async (node) => count(await node.client)));
     return counts.reduce((a, b) => a + b, 0);
@@ -236,7 +245,11 @@ export class RelayStreamsAdapter extends ClusterAdapter {
   #replayOf(entry: HistoryEntry): PreEncoded {
     if (!entry.replay) {
       const { packet } = recoverableBroadcast(entry.message as ClusterMessage) as { packet: LivePacket };
-      entry.replay = preEncode(this, { type: PacketType.EVENT, data: [...packet.data, entry.id], nsp: this.nsp.name });
+      entry.replay = preEncode(this, {
+        type: PacketType.EVENT,
+        data: [...packet.data, entry.id],
+        nsp: this.nsp.name,
+      });
     }
     return entry.replay as PreEncoded;
   }

@@ -4,10 +4,10 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { RedisClient, RedisConnection } from './redis.js';
 import { SessionStore } from './session-store.js';
-import { RelayStreamsAdapter } from './streams-adapter.js';
 import { StreamHistory } from './stream-history.js';
 import { StreamReader } from './stream-reader.js';
 import { StreamTrimmer } from './stream-trim.js';
+import { RelayStreamsAdapter } from './streams-adapter.js';
 import { STREAM_BASE, streamOf } from './wire.js';
 
 /** Redis keys of cluster mode. The stream keeps the streams adapter's name and entry format. */
@@ -94,7 +94,8 @@ export function createStreamsCluster(
       client,
       {
         stream,
-        evictedKey: stream === STREAM_BASE ? streamsKeys.evictedBefore : `${streamsKeys.evictedBefore}:${stream}`,
+        evictedKey:
+          stream === STREAM_BASE ? streamsKeys.evictedBefore : `${streamsKeys.evictedBefore}:${stream}`,
         horizonMs: opts.recoveryWindowMs + refreshMs + HORIZON_SLACK_MS,
         maxEntries: opts.maxEntries,
         intervalMs: TRIM_INTERVAL_MS,

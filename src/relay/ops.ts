@@ -47,7 +47,11 @@ export function createRelayOps(
      * The cluster's broadcast, which rejects with RLY_ERR_CLUSTER when the bus refused the packet (it was
      * then delivered locally only); the adapter's own broadcast when there is no such cluster.
      */
-    broadcast?: (nsp: Namespace, packet: { type: number; data: unknown[] }, opts: BroadcastOptions) => Promise<void>;
+    broadcast?: (
+      nsp: Namespace,
+      packet: { type: number; data: unknown[] },
+      opts: BroadcastOptions,
+    ) => Promise<void>;
   },
 ): RelayOps {
   const namespaceOf = (name: string) => {

@@ -7,7 +7,8 @@ import { adminPublish } from '../helpers/admin.js';
 import { ask, client, closeClients, collect, received } from '../helpers/clients.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/processes.js';
-import { type RedisServer, startRedis } from '../helpers/redis.js';
+import { RawWebSocket } from '../helpers/raw-eio.js';
+import { type RedisServer, redisCommand, startRedis } from '../helpers/redis.js';
 import { startRelay } from '../helpers/relay.js';
 import { toolAvailable } from '../helpers/tools.js';
 
@@ -93,4 +94,54 @@ describe('recovery across a graceful restart', () => {
       assert.deepEqual(everyone, [{ n: 1 }]);
     });
   }
+});
+
+describe('a restore that fails half-way', () => {
+  let redis: RedisServer | undefined;
+  before(async () => {
+    if (toolAvailable('redis-server')) redis = await startRedis();
+  });
+  after(() => redis?.stop());
+
+  /** The event frames of `raw` for `event`, with their arguments (the last one is the offset). */
+  const events = (raw: RawWebSocket, event: string) =>
+    raw.frames
+      .filter((f) => f.startsWith(`42["${event}"`))
+      .map((f) => JSON.parse(f.slice(2)) as [string, Seq, string]);
+
+  test('the handshake dies while its restore waits on Redis: the retry still recovers every missed message, once', async (t) => {
+    if (!redis) return t.skip('redis-server is not installed');
+    const relay = await startRelay(['--redis-url', redis.url]);
+    t.after(() => relay.stop('SIGKILL'));
+
+    const first = await RawWebSocket.open(relay.url);
+    await first.connect();
+    const { pid } = JSON.parse((first.frames.find((f) => f.startsWith('40{')) as string).slice(2)) as {
+      pid: string;
+    };
+    assert.deepEqual(await first.ask('join', 'news'), { ok: true });
+    await adminPublish(relay, { room: 'news', event: 'news', data: { n: 0 } });
+    const [, , offset] = await waitFor('the first message', () => events(first, 'news')[0]);
+    first.close();
+    for (let n = 1; n <= 20; n++) await adminPublish(relay, { room: 'news', event: 'news', data: { n } });
+
+    // Redis stops answering for a second: the reconnect's restore waits on it, and its client gives up.
+    assert.equal(await redisCommand(redis.port, ['CLIENT', 'PAUSE', '1000', 'ALL']), 'OK');
+    const abandoned = await RawWebSocket.open(relay.url);
+    assert.equal(await abandoned.write(`40${JSON.stringify({ pid, offset })}`), true);
+    abandoned.close();
+    // Redis answers the relay in order: once this publish is acknowledged, the restore has read Redis.
+    await adminPublish(relay, { room: 'news', event: 'news', data: { n: 21 } });
+
+    const retry = await RawWebSocket.open(relay.url);
+    retry.send(`40${JSON.stringify({ pid, offset })}`);
+    const connect = await waitFor('the CONNECT', () => retry.frames.find((f) => f.startsWith('40{')));
+    assert.equal((JSON.parse(connect.slice(2)) as { pid: string }).pid, pid, 'the session was recovered');
+    await waitFor('every missed message', () => events(retry, 'news').length >= 21 || undefined);
+    assert.deepEqual(
+      events(retry, 'news').map(([, data]) => data.n),
+      Array.from({ length: 21 }, (_, i) => i + 1),
+    );
+    retry.close();
+  });
 });
