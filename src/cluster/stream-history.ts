@@ -218,7 +218,6 @@ function decodeOrUndefined(fields: StreamFields): ClusterMessage | undefined {
 function withTimeout(register: (resolve: () => void) => void, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => resolve(false), timeoutMs);
-    timer.unref();
     register(() => {
       clearTimeout(timer);
       resolve(true);

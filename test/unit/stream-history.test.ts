@@ -1,0 +1,84 @@
+// The stream history a restore replays from: ordering, the covered range, fetching what lies before it
+// (once for concurrent restores), trimming that never drops what a restore in progress needs.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { StreamHistory } from '../../src/cluster/stream-history.js';
+import { encodeEntry } from '../../src/cluster/wire.js';
+
+const fields = (n: number) =>
+  encodeEntry({
+    uid: 'u',
+    nsp: '/',
+    type: 3,
+    data: { packet: { type: 2, data: ['m', { n }] }, opts: { rooms: ['r'], except: [], flags: {} } },
+  } as never);
+const id = (n: number) => `1000-${n}`;
+const ids = (history: StreamHistory, after: string) => [...history.after(after)].map((e) => e.id);
+
+/** A Redis stream as a sorted list of entries 1..n, read like XRANGE (after, upTo]; counts the reads. */
+function stream(n: number) {
+  const reads: string[] = [];
+  const read = async (after: string, upTo: string, count: number) => {
+    reads.push(`${after}..${upTo}`);
+    const [lo, hi] = [Number(after.split('-')[1]), Number(upTo.split('-')[1])];
+    const out = [];
+    for (let i = lo + 1; i <= Math.min(hi, n) && out.length < count; i++)
+      out.push({ id: id(i), message: fields(i) });
+    return out;
+  };
+  return { read, reads };
+}
+
+test('entries after an offset, in stream order, only within what the reader covered', () => {
+  const history = new StreamHistory({ keepMs: 60_000, maxEntries: 100 }, stream(0).read);
+  history.start(id(5));
+  for (let n = 6; n <= 10; n++) history.append(id(n), fields(n));
+  assert.equal(history.last, id(10));
+  assert.deepEqual(ids(history, id(7)), [id(8), id(9), id(10)]);
+  assert.deepEqual(ids(history, id(10)), []);
+  assert.equal(history.covers(id(5)), true);
+  assert.equal(history.covers(id(4)), false);
+  const [entry] = history.after(id(9));
+  assert.deepEqual((entry?.message as { data: { packet: { data: unknown[] } } }).data.packet.data, [
+    'm',
+    { n: 10 },
+  ]);
+});
+
+test('what lies before the history is fetched once for concurrent restores, then replayed from memory', async () => {
+  const redis = stream(10);
+  const history = new StreamHistory({ keepMs: 60_000, maxEntries: 100 }, redis.read);
+  history.start(id(8));
+  history.append(id(9), fields(9));
+  const [a, b] = await Promise.all([history.fetchFrom(id(2), 100), history.fetchFrom(id(3), 100)]);
+  assert.deepEqual([a, b], [true, true]);
+  assert.deepEqual(redis.reads, [`${id(2)}..${id(8)}`]);
+  assert.deepEqual(ids(history, id(3)), [4, 5, 6, 7, 8, 9].map(id));
+  assert.equal(await history.fetchFrom(id(0), 1), false, 'more than the limit is refused');
+  assert.equal(history.covers(id(0)), false);
+});
+
+test('trimming forgets old entries but never those after a pinned offset', () => {
+  const history = new StreamHistory({ keepMs: 60_000, maxEntries: 3 }, stream(0).read);
+  history.start(id(0));
+  const pin = history.pin(id(2));
+  for (let n = 1; n <= 8; n++) history.append(id(n), fields(n));
+  assert.equal(history.covers(id(2)), true, 'the pinned restore still has everything after its offset');
+  assert.deepEqual(ids(history, id(2)), [3, 4, 5, 6, 7, 8].map(id));
+  history.unpin(pin);
+  history.append(id(9), fields(9));
+  assert.equal(history.size, 3);
+  assert.equal(history.covers(id(2)), false);
+  assert.deepEqual(ids(history, id(6)), [7, 8, 9].map(id));
+});
+
+test('a restore waits for the reader to reach an offset it has not read yet', async () => {
+  const history = new StreamHistory({ keepMs: 60_000, maxEntries: 100 }, stream(0).read);
+  assert.equal(await history.whenStarted(10), false);
+  history.start(id(1));
+  const reached = history.reached(id(3), 1000);
+  history.append(id(2), fields(2));
+  history.append(id(3), fields(3));
+  assert.equal(await reached, true);
+  assert.equal(await history.reached(id(4), 10), false);
+});
