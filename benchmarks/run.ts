@@ -14,7 +14,7 @@ import { labelOf, PUBSUB_UWS, RELAY_UWS, RELAY_WS, SEED_WS, type Target } from '
 import { writeReport } from './report.js';
 import { broadcast } from './scenarios/broadcast.js';
 import { idleConnections } from './scenarios/idle.js';
-import { recoveryStorm } from './scenarios/recovery.js';
+import { recoverySweep } from './scenarios/recovery.js';
 
 const { values } = parseArgs({
   options: {
@@ -24,6 +24,8 @@ const { values } = parseArgs({
     compare: { type: 'string' },
     report: { type: 'string' },
     scale: { type: 'string', default: '1' },
+    /** Publish rates of the recovery-storm sweep, e.g. `--storm-rates 50,100` (default: the plan's). */
+    'storm-rates': { type: 'string' },
   },
 });
 const quick = values.quick;
@@ -80,7 +82,7 @@ async function runScenarios(plan: Plan): Promise<Results> {
     await run('cross-instance', both(), (t) => broadcast(t, plan.crossInstance));
   }
   if (only.has('recovery-storm')) {
-    await run('recovery-storm', both(), (t) => recoveryStorm(t, plan.recovery));
+    await run('recovery-storm', both(), (t) => recoverySweep(t, plan.recovery));
   }
   if (only.has('baseline-seed')) {
     // The seeds' deployment (ws + classic Pub/Sub) on the same loads; the relay on uWS with
@@ -116,7 +118,22 @@ async function runScenarios(plan: Plan): Promise<Results> {
 async function main(): Promise<void> {
   const startedAt = new Date();
   const scale = Number(values.scale);
-  const plan = quick ? QUICK : scaled(FULL, scale);
+  const base = quick ? QUICK : scaled(FULL, scale);
+  const rates = values['storm-rates']?.split(',').map(Number);
+  if (rates?.some((r) => !(r > 0)))
+    throw new RangeError(`--storm-rates: positive numbers, got ${values['storm-rates']}`);
+  const plan = rates
+    ? {
+        ...base,
+        recovery: {
+          ...base.recovery,
+          rates,
+          headlineRate: rates.includes(base.recovery.headlineRate)
+            ? base.recovery.headlineRate
+            : (rates[rates.length - 1] as number),
+        },
+      }
+    : base;
   const machine = machineInfo();
   const command = [
     'npm run bench',

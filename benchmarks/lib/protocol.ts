@@ -33,6 +33,8 @@ export type Request =
   | { cmd: 'reset' }
   | { cmd: 'stats' }
   | { cmd: 'seq-report'; expected: number }
+  /** Disconnect → recovered connect, ms, of every reconnect since the last such request (then cleared). */
+  | { cmd: 'reconnect-times' }
   | { cmd: 'close' };
 
 export type Reply = Record<string, unknown>;

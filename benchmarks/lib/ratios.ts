@@ -70,7 +70,14 @@ export function ratios(s: Results): Record<string, number | boolean | null> {
   };
   const storm = (k: string) => {
     const r = get('recovery-storm', k);
-    return r ? r.recovered === r.clients && r.lost === 0 && r.duplicated === 0 : null;
+    // The goal: every client recovered, nothing lost or duplicated, all back within 5 s.
+    return r
+      ? r.recovered === r.clients &&
+          r.lost === 0 &&
+          r.duplicated === 0 &&
+          (r.outOfOrder ?? 0) === 0 &&
+          (r.secondsToRecoverAll ?? Number.POSITIVE_INFINITY) <= 5
+      : null;
   };
   const goals: Record<string, boolean | null> = {};
   for (const g of GOALS) {

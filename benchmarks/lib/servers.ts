@@ -122,6 +122,14 @@ export async function memoryAfterGc(server: ServerProcess): Promise<Memory> {
   return { rssBytes: await rssOf(server.pid), heapUsedBytes: Number(entry.heapUsed) };
 }
 
+/** CPU time a process has used so far (user + system), seconds. */
+export async function cpuSecondsOf(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
 export async function rssOf(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const kb = /VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1];

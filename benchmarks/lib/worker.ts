@@ -27,6 +27,7 @@ let reconnectErrors = 0;
 let recoveredCount = 0;
 let notRecoveredCount = 0;
 let outOfOrder = 0;
+let reconnectTimes: number[] = [];
 let settings = { urls: [] as string[], room: '', reconnect: false, maxSeq: 0 };
 const publishers = new Map<string, LeanSocket[]>();
 let stopPublishing = false;
@@ -92,6 +93,7 @@ async function reconnect(client: Client): Promise<void> {
       if (!client.recovered) await join(client.socket, settings.room);
       reconnects++;
       lastReconnectAt = now();
+      reconnectTimes.push(lastReconnectAt - client.disconnectedAt);
       return;
     } catch {
       reconnectErrors++;
@@ -274,6 +276,11 @@ async function handle(req: Request): Promise<Reply> {
       return stats();
     case 'seq-report':
       return seqReport(req.expected);
+    case 'reconnect-times': {
+      const times = reconnectTimes;
+      reconnectTimes = [];
+      return { times };
+    }
     case 'close':
       settings.reconnect = false;
       for (const c of clients) c.socket.close();

@@ -10,7 +10,7 @@ const BACKOFF_MAX_MS = 5_000;
 /** How long one XREAD blocks when the stream is quiet. */
 const BLOCK_MS = 5_000;
 /** Most entries one XREAD returns: a reader that fell behind catches up in large steps. */
-const READ_COUNT = 1_000;
+const READ_COUNT = 100;
 
 /**
  * Reads one broadcast stream on a connection of its own, from the id that was last when it started, and
