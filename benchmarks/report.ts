@@ -224,6 +224,18 @@ export function markdown(result: Json): string {
       '',
     );
   }
+  const replays = ['uws', 'ws'].filter((k) => at(s, 'replay-capacity', k));
+  if (replays.length) {
+    lines.push(
+      '| replay capacity (all clients back at once) | clients × missed | restored | restores/s | replayed packets/s | relay CPU % | load generators CPU % | lost / duplicated |',
+      '|---|---|---|---|---|---|---|---|',
+      ...replays.map((k) => {
+        const r = at(s, 'replay-capacity', k) as Json;
+        return `| ${RELAY_LABELS[k]} | ${n(r.clients)} × ${n(r.missed)} | ${n(r.recovered)} in ${n(r.seconds, 2)} s | ${n(r.restoresPerSecond)} | ${n(r.replayedPerSecond)} | ${n(r.relayCpuPercent)} | ${n(r.loadGeneratorCpuPercent)} | ${n(r.lost)} / ${n(r.duplicated)} |`;
+      }),
+      '',
+    );
+  }
   const ratios = result.ratios as Json | undefined;
   if (ratios) {
     const goalKeys = new Set(GOALS.map((g) => g.key));

@@ -15,6 +15,7 @@ import { writeReport } from './report.js';
 import { broadcast } from './scenarios/broadcast.js';
 import { idleConnections } from './scenarios/idle.js';
 import { recoverySweep } from './scenarios/recovery.js';
+import { replayCapacity } from './scenarios/replay.js';
 
 const { values } = parseArgs({
   options: {
@@ -35,6 +36,7 @@ const SCENARIOS = [
   'room-broadcast',
   'cross-instance',
   'recovery-storm',
+  'replay-capacity',
   'baseline-seed',
 ];
 const only = new Set(values.only ? values.only.split(',') : SCENARIOS);
@@ -83,6 +85,9 @@ async function runScenarios(plan: Plan): Promise<Results> {
   }
   if (only.has('recovery-storm')) {
     await run('recovery-storm', both(), (t) => recoverySweep(t, plan.recovery));
+  }
+  if (only.has('replay-capacity')) {
+    await run('replay-capacity', both(), (t) => replayCapacity(t, plan.replay));
   }
   if (only.has('baseline-seed')) {
     // The seeds' deployment (ws + classic Pub/Sub) on the same loads; the relay on uWS with

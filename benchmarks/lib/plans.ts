@@ -2,6 +2,7 @@
 // counts (not its rates or durations) to develop it without holding 50k+ sockets each time.
 import type { BroadcastPlan } from '../scenarios/broadcast.js';
 import type { RecoveryPlan } from '../scenarios/recovery.js';
+import type { ReplayPlan } from '../scenarios/replay.js';
 
 export interface Plan {
   /** Idle connections on one instance, ascending (one process holds at most ~19.5k sockets here). */
@@ -11,6 +12,7 @@ export interface Plan {
   roomBroadcast: BroadcastPlan;
   crossInstance: BroadcastPlan;
   recovery: RecoveryPlan;
+  replay: ReplayPlan;
 }
 
 export const QUICK: Plan = {
@@ -35,6 +37,7 @@ export const QUICK: Plan = {
     refine: 0,
   },
   recovery: { clients: 1000, rates: [50], headlineRate: 50, drainRate: 1000 },
+  replay: { clients: 1000, missed: 200 },
 };
 
 export const FULL: Plan = {
@@ -65,6 +68,8 @@ export const FULL: Plan = {
   // The curve, not a point: 5,000 clients at 5 to 100 publishes/s (25,000 to 500,000 deliveries/s to
   // the instance that takes the storm); the headline storm is at 50/s, a production rate.
   recovery: { clients: 5000, rates: [5, 20, 50, 100], headlineRate: 50, drainRate: 1000 },
+  // 5,000 clients that each missed 200 messages (4 s at 50/s) back at once: a million packets.
+  replay: { clients: 5000, missed: 200 },
 };
 
 /** The plan with every connection count multiplied by `scale` (0 < scale ≤ 1). */
@@ -77,5 +82,6 @@ export function scaled(plan: Plan, scale: number): Plan {
     roomBroadcast: { ...plan.roomBroadcast, subscribers: n(plan.roomBroadcast.subscribers) },
     crossInstance: { ...plan.crossInstance, subscribers: n(plan.crossInstance.subscribers) },
     recovery: { ...plan.recovery, clients: n(plan.recovery.clients) },
+    replay: { ...plan.replay, clients: n(plan.replay.clients) },
   };
 }

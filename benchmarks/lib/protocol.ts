@@ -35,6 +35,10 @@ export type Request =
   | { cmd: 'seq-report'; expected: number }
   /** Disconnect → recovered connect, ms, of every reconnect since the last such request (then cleared). */
   | { cmd: 'reconnect-times' }
+  /** Drops every client's connection and keeps its session, without reconnecting. */
+  | { cmd: 'suspend' }
+  /** Reconnects every suspended client at once (`concurrency` at a time) with its session, to `url`. */
+  | { cmd: 'resume'; url: string; concurrency: number }
   | { cmd: 'close' };
 
 export type Reply = Record<string, unknown>;

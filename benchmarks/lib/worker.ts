@@ -103,6 +103,29 @@ async function reconnect(client: Client): Promise<void> {
   }
 }
 
+let suspended: Array<ReturnType<LeanSocket['session']>> = [];
+
+/** Reconnects every suspended client at once with its session; resolves once all are connected. */
+async function resume(url: string, concurrency: number): Promise<Reply> {
+  let next = 0;
+  let recovered = 0;
+  let failed = 0;
+  const one = async () => {
+    while (next < clients.length) {
+      const i = next++;
+      const client = clients[i] as Client;
+      try {
+        await client.socket.connect(url, 20_000, suspended[i]);
+        if (client.socket.recovered) recovered++;
+      } catch {
+        failed++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, one));
+  return { recovered, failed };
+}
+
 async function connectMany(req: Extract<Request, { cmd: 'connect' }>): Promise<Reply> {
   settings = { urls: req.urls, room: req.room, reconnect: req.reconnect ?? false, maxSeq: req.maxSeq ?? 0 };
   const started = now();
@@ -281,6 +304,14 @@ async function handle(req: Request): Promise<Reply> {
       reconnectTimes = [];
       return { times };
     }
+    case 'suspend': {
+      settings.reconnect = false;
+      suspended = clients.map((c) => c.socket.session());
+      for (const c of clients) c.socket.close();
+      return { suspended: suspended.filter(Boolean).length };
+    }
+    case 'resume':
+      return resume(req.url, req.concurrency);
     case 'close':
       settings.reconnect = false;
       for (const c of clients) c.socket.close();

@@ -39,10 +39,10 @@ test('entries after an offset, in stream order, only within what the reader cove
   assert.equal(history.covers(id(5)), true);
   assert.equal(history.covers(id(4)), false);
   const [entry] = history.after(id(9));
-  assert.deepEqual((entry?.message as { data: { packet: { data: unknown[] } } }).data.packet.data, [
-    'm',
-    { n: 10 },
-  ]);
+  assert.deepEqual(
+    (entry as { message: { data: { packet: { data: unknown[] } } } }).message.data.packet.data,
+    ['m', { n: 10 }],
+  );
 });
 
 test('what lies before the history is fetched once for concurrent restores, then replayed from memory', async () => {
