@@ -278,8 +278,7 @@ export async function createRelay(
       if (draining) reasons.push('draining');
       if (admission.atCapacity()) reasons.push('at --max-connections');
       if (redis && !redis.isReady()) reasons.push('redis unavailable');
-      // While Redis is away the reader fails too: 'redis unavailable' says it.
-      if (cluster && redis?.isReady() && !cluster.readerReady()) reasons.push('stream reader not running');
+      if (cluster && !cluster.readerReady()) reasons.push('stream reader not running');
       return reasons;
     },
     startDrain: (reason) => void drain(reason),

@@ -37,7 +37,7 @@ export interface StreamsClusterOptions {
 export interface StreamsCluster {
   adapter: NonNullable<ServerOptions['adapter']>;
   sessions: SessionStore;
-  /** True while every stream reader runs. */
+  /** True once every stream reader has started, and while each reads (or waits out a Redis outage). */
   readerReady(): boolean;
   /**
    * Resolves true once the stream readers run; false after `timeoutMs`, or as soon as Redis turns out to
@@ -149,7 +149,10 @@ export function createStreamsCluster(
   });
   sessions.start();
 
-  const readersRunning = () => streams.size > 0 && [...streams.values()].every((s) => s.reader.healthy);
+  // A reader that fails while Redis is away is not reported on its own: 'redis unavailable' says it.
+  const readersRunning = () =>
+    streams.size > 0 &&
+    [...streams.values()].every((s) => s.history.started && (s.reader.healthy || !redis.isReady()));
 
   return {
     adapter: adapter as unknown as NonNullable<ServerOptions['adapter']>,

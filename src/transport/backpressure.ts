@@ -50,11 +50,9 @@ export const BURST_FACTOR = 4;
  * at once. A dropped connection takes no more packets and is closed as a transport close, so Socket.IO
  * keeps its session for connection state recovery: a client that comes back in time gets what it missed.
  *
- * A connection is watched only once its Socket.IO CONNECT has left the relay. Socket.IO queues the replay
- * of a recovered session before the CONNECT, and socket.io-client keeps packets that arrive before a
- * CONNECT across reconnects: dropping a connection mid-replay would duplicate them at the next connect.
- * A replay is bounded by what the restore read; a client that stalls in the middle of one is closed by
- * the Engine.IO ping timeout.
+ * A connection is watched only once its Socket.IO CONNECT has left the relay: a handshake is never cut.
+ * The replay of a recovered session follows its CONNECT (src/cluster/restore.ts), so a client dropped in
+ * the middle of one has every message up to its offset and resumes from there at its next connect.
  */
 export class SlowConsumerGuard {
   readonly #policy: BackpressurePolicy;
