@@ -212,7 +212,7 @@ export function markdown(result: Json): string {
       );
     };
     lines.push(
-      '| recovery storm | clients | publishes/s | lost / duplicated / out of order | kill -9 → all back | drain → all back |',
+      '| recovery storm | clients | publishes/s | lost / duplicated / out of order (connected clients) | kill -9 → all back | drain → all back |',
       '|---|---|---|---|---|---|',
       ...sweeps.flatMap((k) =>
         (at(s, 'recovery-storm', k, 'sweep') as Json[]).map(

@@ -234,6 +234,7 @@ async function publish(req: Extract<Request, { cmd: 'publish' }>): Promise<Reply
 
 function seqReport(expected: number): Reply {
   let lost = 0;
+  let missingWhileDisconnected = 0;
   let duplicated = 0;
   let clientsWithLoss = 0;
   let recovered = 0;
@@ -250,12 +251,17 @@ function seqReport(expected: number): Reply {
       if (n === 0) missing++;
       else if (n > 1) duplicated += n - 1;
     }
-    lost += missing;
-    if (missing > 0) clientsWithLoss++;
+    // A client still disconnected has not lost what it missed: it recovers it when it comes back.
+    if (!c.socket.connected) missingWhileDisconnected += missing;
+    else {
+      lost += missing;
+      if (missing > 0) clientsWithLoss++;
+    }
   }
   return {
     clients: clients.length,
     lost,
+    missingWhileDisconnected,
     duplicated,
     clientsWithLoss,
     recovered,

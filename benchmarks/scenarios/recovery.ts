@@ -38,7 +38,10 @@ export interface RecoveryResult {
   publishRate: number;
   /** Clients recovered in both phases (min of the two). */
   recovered: number;
+  /** Messages missing at clients connected at the end (told they recovered, or with a fresh session). */
   lost: number;
+  /** Messages missing at clients still disconnected at the end: they recover them when they come back. */
+  missingWhileDisconnected: number;
   duplicated: number;
   /** Messages a client got after a higher-numbered one. */
   outOfOrder: number;
@@ -214,6 +217,7 @@ export async function recoveryStorm(
       publishRate: plan.publishRate,
       recovered: Math.min(kill.recovered, drain.recovered),
       lost: sum(reports, 'lost'),
+      missingWhileDisconnected: sum(reports, 'missingWhileDisconnected'),
       duplicated: sum(reports, 'duplicated'),
       outOfOrder: sum(reports, 'outOfOrder'),
       clientsWithLoss: sum(reports, 'clientsWithLoss'),
@@ -225,6 +229,7 @@ export async function recoveryStorm(
     };
     progress(
       `  recovery ${target.key} at ${plan.publishRate}/s: ${result.lost} lost, ${result.duplicated} duplicated, ` +
+        `${result.missingWhileDisconnected} missing at clients still disconnected, ` +
         `${result.outOfOrder} out of order of ${expected} × ${k}`,
     );
     return result;
