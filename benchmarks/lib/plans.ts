@@ -68,8 +68,8 @@ export const FULL: Plan = {
   // The curve, not a point: 5,000 clients at 5 to 100 publishes/s (25,000 to 500,000 deliveries/s to
   // the instance that takes the storm); the headline storm is at 50/s, a production rate.
   recovery: { clients: 5000, rates: [5, 20, 50, 100], headlineRate: 50, drainRate: 1000 },
-  // 5,000 clients that each missed 200 messages (4 s at 50/s) back at once: a million packets.
-  replay: { clients: 5000, missed: 200 },
+  // 5,000 clients that each missed 500 messages (10 s at 50/s) back at once: 2.5 million packets.
+  replay: { clients: 5000, missed: 500 },
 };
 
 /** The plan with every connection count multiplied by `scale` (0 < scale ≤ 1). */
