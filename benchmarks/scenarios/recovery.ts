@@ -209,9 +209,18 @@ export async function recoveryStorm(
 
     await publisher.request({ cmd: 'stop-publish' });
     const sent = await pub;
-    await sleep(1500);
     const expected = Number(sent.nextSeq ?? 0);
-    const reports = await Promise.all(subs.map((w) => w.request({ cmd: 'seq-report', expected })));
+    // An overloaded relay may still be delivering its backlog: count once nothing has arrived for 2 s.
+    const report = () => Promise.all(subs.map((w) => w.request({ cmd: 'seq-report', expected })));
+    let reports = await report();
+    const settleBy = Date.now() + 30_000;
+    for (let quiet = 0; quiet < 4 && Date.now() < settleBy; ) {
+      await sleep(500);
+      const next = await report();
+      const missing = (r: typeof next) => sum(r, 'lost') + sum(r, 'missingWhileDisconnected');
+      quiet = missing(next) === missing(reports) ? quiet + 1 : 0;
+      reports = next;
+    }
     const result: RecoveryResult = {
       clients: k,
       publishRate: plan.publishRate,

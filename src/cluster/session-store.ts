@@ -1,4 +1,5 @@
 import type { Socket } from 'socket.io';
+import { pidOf } from '../internals.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { RedisClient } from './redis.js';
@@ -175,9 +176,4 @@ export class SessionStore {
   #key(pid: string): string {
     return `${this.#opts.keyPrefix}${pid}`;
   }
-}
-
-/** The private session id Socket.IO gives a socket when recovery is on (not in its public types). */
-function pidOf(socket: Socket): string | undefined {
-  return (socket as unknown as { pid?: string }).pid;
 }
