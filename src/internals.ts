@@ -45,3 +45,18 @@ export function writePreEncoded(socket: Socket, encoded: PreEncoded): void {
 export function localBroadcast(adapter: Adapter, packet: unknown, opts: BroadcastOptions): void {
   Adapter.prototype.broadcast.call(adapter, packet, opts);
 }
+
+/** The id of the socket this socket's connection already has in its namespace, connected or connecting. */
+export function socketOfConnection(socket: Socket): string | undefined {
+  const client = socket.client as unknown as { nsps: Map<string, Socket> };
+  return client.nsps.get(socket.nsp.name)?.id;
+}
+
+/** Whether a socket of this id is connected to the namespace or still in its middlewares. */
+export function socketAlive(socket: Socket, id: string): boolean {
+  const nsp = socket.nsp as unknown as {
+    sockets: Map<string, Socket>;
+    _preConnectSockets: Map<string, Socket>;
+  };
+  return nsp.sockets.has(id) || nsp._preConnectSockets.has(id);
+}

@@ -25,6 +25,7 @@ import { createAdmission } from './relay/admission.js';
 import { createBackends } from './relay/backends.js';
 import { closeAtRate, connections, drainRate } from './relay/disconnect.js';
 import { setupNamespaces } from './relay/namespaces.js';
+import { socketCount } from './relay/one-socket.js';
 import { createRelayOps } from './relay/ops.js';
 import { createTransport } from './transport/transport.js';
 import { createHttpUpstream } from './upstream/http.js';
@@ -105,7 +106,8 @@ export async function createRelay(
   });
   const admission = createAdmission(config, {
     isDraining: () => draining,
-    connections: () => io.engine.clientsCount,
+    // Sockets too: each connection may hold one per namespace.
+    connections: () => Math.max(io.engine.clientsCount, socketCount(io._nsps.values())),
   });
   transport.attach(io, loadDemoPage(), {
     maxBytes: config.maxBackpressure,
@@ -173,7 +175,16 @@ export async function createRelay(
     upstreams.push(raw);
     return backends.attach(nsp, instrument(raw, nsp.name, metrics));
   };
-  setupNamespaces(io, config, { ops, metrics, log, saveSession, upstreamOf });
+  setupNamespaces(io, config, {
+    ops,
+    metrics,
+    log,
+    saveSession,
+    upstreamOf,
+    // Connected sockets only: the engine connection of the socket being admitted is already counted.
+    atCapacity: () =>
+      config.maxConnections !== undefined && socketCount(io._nsps.values()) >= config.maxConnections,
+  });
 
   const self = async (): Promise<InstanceInfo> => {
     const local = ops.localStats();

@@ -6,6 +6,7 @@ import type { Metrics } from '../metrics/registry.js';
 import { createAuthenticator, requireAuth } from './auth.js';
 import type { EventForwarder } from './backends.js';
 import { createBuiltins } from './builtins.js';
+import { oneSocketPerConnection } from './one-socket.js';
 import type { RelayOps } from './ops.js';
 import { compilePolicy } from './policy.js';
 import { limitRate } from './rate-limit.js';
@@ -21,12 +22,16 @@ export function setupNamespaces(
     saveSession: (socket: Socket) => Promise<void>;
     /** The backend of a namespace that has an `upstream`, wired by the caller. */
     upstreamOf: (nsp: Namespace) => EventForwarder | undefined;
+    /** True while the instance's sockets are at --max-connections. */
+    atCapacity: () => boolean;
   },
 ): void {
   const authenticator = createAuthenticator({ secret: config.jwtSecret, jwksUrl: config.jwtJwksUrl });
   for (const [name, policy] of Object.entries(config.namespaces)) {
     const compiled = compilePolicy(policy);
     const nsp = io.of(name);
+    // First: a refused CONNECT costs no token check and no backend call.
+    oneSocketPerConnection(nsp, deps.atCapacity);
     if (authenticator) requireAuth(nsp, authenticator, deps.metrics);
     // After auth: the backend sees the verified userId in socket.data.
     const handleEvents = createBuiltins(name, {

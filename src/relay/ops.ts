@@ -80,7 +80,7 @@ export function createRelayOps(
       const event = assertEvent(req.event);
       const rooms = new Set(req.room === undefined ? [] : [assertRoom(req.room)]);
       // What BroadcastOperator.emit does, without dropping the adapter's promise.
-      const packet = { type: PacketType.EVENT, data: [event, assertData(req.data)] };
+      const packet = { type: PacketType.EVENT, data: [event, assertData(req.data, config.maxPayload)] };
       // Without Redis, local delivery goes on: this instance's sockets get the message, and the error
       // tells the publisher that other instances did not and that it is not kept for recovery.
       const localOnly = !deps.clusterReady();

@@ -60,21 +60,63 @@ export function assertPublish(payload: unknown): { room: string; event: string; 
   return { room: assertRoom(p.room), event: assertEvent(p.event), data: p.data };
 }
 
-/** Published data: anything JSON or binary, nested at most MAX_DATA_DEPTH levels. */
-export function assertData(data: unknown): unknown {
+/**
+ * Most binary values one published event may carry: socket.io-client refuses a packet with more than 10
+ * attachments and disconnects, so more would knock every member of the room offline, and keep doing it
+ * at each recovery that replays the packet.
+ */
+export const MAX_ATTACHMENTS = 10;
+
+/**
+ * Published data: anything JSON or binary, nested at most MAX_DATA_DEPTH levels, with at most
+ * MAX_ATTACHMENTS binary values, and at most `maxBytes` once decoded. The frame limit (--max-payload)
+ * does not bound the decoded event: placeholders can refer to one attachment many times, and each
+ * reference is stored and sent as a copy.
+ */
+export function assertData(data: unknown, maxBytes: number): unknown {
+  let attachments = 0;
+  let bytes = 0;
   // Iterative on purpose: a recursive check would overflow on the very input it must refuse.
   const pending: Array<[object, number]> = [];
   const visit = (value: unknown, depth: number) => {
-    if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value)) return;
-    if (depth > MAX_DATA_DEPTH) {
-      throw new RelayError(ErrorCodes.BAD_REQUEST, `data is nested more than ${MAX_DATA_DEPTH} levels deep`);
+    if (typeof value === 'string') bytes += value.length;
+    else if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) {
+      attachments++;
+      bytes += value.byteLength;
+    } else if (value !== null && typeof value === 'object') {
+      if (depth > MAX_DATA_DEPTH) {
+        throw new RelayError(
+          ErrorCodes.BAD_REQUEST,
+          `data is nested more than ${MAX_DATA_DEPTH} levels deep`,
+        );
+      }
+      pending.push([value, depth]);
+    } else bytes += 8;
+  };
+  const withinLimits = () => {
+    if (attachments > MAX_ATTACHMENTS) {
+      throw new RelayError(ErrorCodes.BAD_REQUEST, `data carries more than ${MAX_ATTACHMENTS} binary values`);
     }
-    pending.push([value, depth]);
+    if (bytes > maxBytes) {
+      throw new RelayError(
+        ErrorCodes.BAD_REQUEST,
+        `data is larger than --max-payload (${maxBytes} bytes) once decoded`,
+      );
+    }
   };
   visit(data, 1);
   for (let next = pending.pop(); next; next = pending.pop()) {
     const [value, depth] = next;
-    for (const child of Array.isArray(value) ? value : Object.values(value)) visit(child, depth + 1);
+    if (Array.isArray(value)) for (const child of value) visit(child, depth + 1);
+    else {
+      for (const [key, child] of Object.entries(value)) {
+        bytes += key.length;
+        visit(child, depth + 1);
+      }
+    }
+    // Checked as it grows: a few thousand references to one attachment must not be walked to the end.
+    withinLimits();
   }
+  withinLimits();
   return data;
 }

@@ -8,10 +8,12 @@ import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { ask, client, closeClients, collect, received } from '../helpers/clients.js';
 import { startFunctionServer } from '../helpers/function-server.js';
 import { waitFor } from '../helpers/processes.js';
+import { RawPolling, RawWebSocket } from '../helpers/raw-eio.js';
 import { startRelay, writeConfig } from '../helpers/relay.js';
 
 type Refusal = Error & { data?: { code: string } };
 type ErrorReply = { ok: false; error: { code: string; message: string } };
+type ErrorData = { message: string; data: { code: string } };
 const SECRET = 'a-test-secret-of-some-length';
 
 after(() => closeClients());
@@ -170,6 +172,77 @@ describe('limits', () => {
     first.disconnect();
     await waitFor('readiness back', async () => (await fetch(`${relay.adminUrl}/readyz`)).status === 200);
     assert.equal((await ask(await client(relay.url), 'whoami')).ok, true);
+  });
+
+  test('binary placeholders: more than 10 attachments, or a decoded event over --max-payload, is refused before anything is stored or sent', async (t) => {
+    const relay = await startRelay(['--max-payload', String(1024 * 1024)]);
+    t.after(() => relay.stop('SIGKILL'));
+    const member = await client(relay.url, { transports: ['websocket'] });
+    assert.deepEqual(await ask(member, 'join', 'lobby'), { ok: true });
+    const got = collect<unknown>(member, 'x');
+    const attacker = await RawWebSocket.open(relay.url);
+    await attacker.connect();
+    let ackId = 0;
+    /** `publish` with `data` referring to `binaries` attachments; resolves with the ack. */
+    const publish = async (data: unknown, binaries: Buffer[]) => {
+      const id = ++ackId;
+      const frame = `45${binaries.length}-${id}${JSON.stringify(['publish', { room: 'lobby', event: 'x', data }])}`;
+      attacker.send(frame);
+      for (const b of binaries) attacker.send(b);
+      const ack = await waitFor(`the ack of publish ${id}`, () =>
+        attacker.frames.find((f) => f.startsWith(`43${id}[`)),
+      );
+      return (JSON.parse(ack.slice(`43${id}`.length)) as [ErrorReply | { ok: true }])[0];
+    };
+    const placeholders = (n: number, num = 0) =>
+      Array.from({ length: n }, () => ({ _placeholder: true, num }));
+
+    // Eleven references to one 1-byte attachment: socket.io-client would refuse the re-encoded packet.
+    const eleven = await publish(placeholders(11), [Buffer.from([1])]);
+    assert.equal(!eleven.ok && eleven.error.code, 'RLY_ERR_BAD_REQUEST');
+    // One 256 KB attachment referred to 200 times: 50 MB once decoded.
+    const amplified = await publish(placeholders(200), [Buffer.alloc(256 * 1024)]);
+    assert.equal(!amplified.ok && amplified.error.code, 'RLY_ERR_BAD_REQUEST');
+    // Ten distinct 200 KB attachments: every frame is under --max-payload, the event is not.
+    const large = await publish(
+      Array.from({ length: 10 }, (_, num) => ({ _placeholder: true, num })),
+      Array.from({ length: 10 }, () => Buffer.alloc(200 * 1024)),
+    );
+    assert.equal(!large.ok && large.error.code, 'RLY_ERR_BAD_REQUEST');
+    // Within the limits: delivered, and the only thing the member got.
+    assert.deepEqual(await publish(placeholders(2), [Buffer.from([7])]), { ok: true });
+    await received('the allowed binary publish', got, 1);
+    assert.deepEqual(
+      (got[0] as Buffer[]).map((b) => [...b]),
+      [[7], [7]],
+    );
+    assert.equal(member.connected, true);
+    attacker.close();
+  });
+
+  test('one polling POST of 1,000 CONNECTs makes one socket; the rest are refused, and sockets count against --max-connections', async (t) => {
+    const relay = await startRelay(['--max-connections', '3']);
+    t.after(() => relay.stop('SIGKILL'));
+    const flood = await RawPolling.open(relay.url);
+    assert.equal(await flood.post(Array.from({ length: 1000 }, () => '40').join('\x1e')), 200);
+    const answers: string[] = [];
+    await waitFor('an answer to every CONNECT', async () => {
+      answers.push(...(await flood.poll()).packets.filter((p) => p.startsWith('40') || p.startsWith('44')));
+      return answers.length >= 1000;
+    });
+    assert.equal(answers.filter((p) => p.startsWith('40{')).length, 1, 'one socket');
+    const refusals = answers.filter((p) => p.startsWith('44'));
+    assert.equal(refusals.length, 999);
+    assert.ok(
+      refusals.every((p) => (JSON.parse(p.slice(2)) as ErrorData).data.code === 'RLY_ERR_BAD_REQUEST'),
+    );
+    const stats = (await (await fetch(`${relay.adminUrl}/v1/stats`)).json()) as { connections: number };
+    assert.equal(stats.connections, 1);
+    // Two more clients reach the cap of 3; a fourth is refused at the handshake.
+    await client(relay.url, { transports: ['websocket'] });
+    await client(relay.url, { transports: ['websocket'] });
+    const fourth = await refused(relay.url, { transports: ['websocket'] });
+    assert.match(fourth.message, /RLY_ERR_ADMISSION|websocket error|xhr poll error/);
   });
 
   test('a socket may join at most 100 rooms', async (t) => {

@@ -9,7 +9,7 @@ import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/processes.js';
 import { RawWebSocket } from '../helpers/raw-eio.js';
 import { type RedisServer, redisCommand, startRedis } from '../helpers/redis.js';
-import { startRelay } from '../helpers/relay.js';
+import { startRelay, writeConfig } from '../helpers/relay.js';
 import { toolAvailable } from '../helpers/tools.js';
 
 type Seq = { n: number };
@@ -143,5 +143,42 @@ describe('a restore that fails half-way', () => {
       Array.from({ length: 21 }, (_, i) => i + 1),
     );
     retry.close();
+  });
+});
+
+describe('a session restores only into its own namespace', () => {
+  let redis: RedisServer | undefined;
+  before(async () => {
+    if (toolAvailable('redis-server')) redis = await startRedis();
+  });
+  after(() => redis?.stop());
+
+  test('a session made on /app, where user:* may be joined, is not restored on /, which forbids it', async (t) => {
+    if (!redis) return t.skip('redis-server is not installed');
+    const config = writeConfig({
+      namespaces: { '/': { join: ['lobby'], publish: ['*'] }, '/app': { join: ['user:*'], publish: ['*'] } },
+    });
+    const relay = await startRelay(['--redis-url', redis.url, '--config', config]);
+    t.after(() => relay.stop('SIGKILL'));
+
+    const app = await RawWebSocket.open(relay.url);
+    app.send('40/app,');
+    const connect = await waitFor('the /app CONNECT', () => app.frames.find((f) => f.startsWith('40/app,{')));
+    const { pid } = JSON.parse(connect.slice('40/app,'.length)) as { pid: string };
+    app.send('42/app,1["join","user:victim"]');
+    await waitFor('the join ack', () => app.frames.find((f) => f.startsWith('43/app,1[')));
+    await adminPublish(relay, { namespace: '/app', room: 'user:victim', event: 'secret', data: { n: 0 } });
+    const event = await waitFor('an offset on /app', () =>
+      app.frames.find((f) => f.startsWith('42/app,["secret"')),
+    );
+    const offset = (JSON.parse(event.slice('42/app,'.length)) as unknown[])[2] as string;
+    app.close();
+
+    const thief = await RawWebSocket.open(relay.url);
+    thief.send(`40${JSON.stringify({ pid, offset })}`);
+    const reply = await waitFor('the CONNECT on /', () => thief.frames.find((f) => f.startsWith('40{')));
+    assert.notEqual((JSON.parse(reply.slice(2)) as { pid: string }).pid, pid, 'not restored on /');
+    assert.equal(((await thief.ask('whoami')) as { recovered: boolean }).recovered, false);
+    thief.close();
   });
 });
