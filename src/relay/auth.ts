@@ -7,7 +7,9 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Verifies `auth.token` at the handshake; `sub` becomes `socket.data.userId`. */
 export interface Authenticator {
-  verify(token: unknown): Promise<{ userId: string; expiresAt: number | undefined }>;
+  verify(
+    token: unknown,
+  ): Promise<{ userId: string; expiresAt: number | undefined; claims: Record<string, unknown> }>;
 }
 
 /** Why a token was refused: the message a client sees (never the secret or key material). */
@@ -46,7 +48,8 @@ export function createAuthenticator(opts: { secret?: string; jwksUrl?: string })
       try {
         const { payload } = await jwtVerify(token, key as Uint8Array, { algorithms });
         if (typeof payload.sub !== 'string' || payload.sub === '') throw new AuthError('claims');
-        return { userId: payload.sub, expiresAt: payload.exp === undefined ? undefined : payload.exp * 1000 };
+        const expiresAt = payload.exp === undefined ? undefined : payload.exp * 1000;
+        return { userId: payload.sub, expiresAt, claims: { ...payload } };
       } catch (err) {
         throw toAuthError(err);
       }
@@ -73,8 +76,9 @@ function toAuthError(err: unknown): AuthError {
 export function requireAuth(nsp: Namespace, auth: Authenticator, metrics: Metrics): void {
   nsp.use((socket, next) => {
     auth.verify((socket.handshake.auth as Record<string, unknown>).token).then(
-      ({ userId, expiresAt }) => {
-        socket.data = { ...(socket.data as object), userId, tokenExpiresAt: expiresAt };
+      ({ userId, expiresAt, claims }) => {
+        // The verified claims travel with the socket (and its recovered session); the token does not.
+        socket.data = { ...(socket.data as object), userId, tokenExpiresAt: expiresAt, claims };
         next();
       },
       (err: AuthError) => {

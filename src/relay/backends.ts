@@ -19,7 +19,8 @@ export type EventForwarder = (
 /** Keys of `socket.data` the relay owns (set by JWT auth): a backend's `data` cannot overwrite them. */
 const RELAY_DATA_KEYS = ['userId', 'tokenExpiresAt'] as const;
 /** Handshake `auth` keys Socket.IO itself uses for connection state recovery: not for backends. */
-const RECOVERY_AUTH_KEYS = new Set(['pid', 'offset']);
+/** Handshake `auth` keys a backend never sees: the recovery session, and the client's credentials. */
+const HIDDEN_AUTH_KEYS = new Set(['pid', 'offset', 'token']);
 
 export interface BackendsDeps {
   instanceId: string;
@@ -67,7 +68,7 @@ export function createBackends(deps: BackendsDeps): Backends {
   const view = (socket: Socket): SocketView => {
     const auth = Object.fromEntries(
       Object.entries(socket.handshake.auth as Record<string, unknown>).filter(
-        ([k]) => !RECOVERY_AUTH_KEYS.has(k),
+        ([k]) => !HIDDEN_AUTH_KEYS.has(k),
       ),
     );
     return {
@@ -81,6 +82,7 @@ export function createBackends(deps: BackendsDeps): Backends {
         headers: safeHeaders(socket.handshake.headers),
         address: socket.handshake.address,
       },
+      ...(claimsOf(socket) ? { claims: claimsOf(socket) } : {}),
       ...(socket.recovered ? { recovered: true } : {}),
     };
   };
@@ -312,4 +314,9 @@ function withRelayKeys(data: unknown, current: unknown): unknown {
   const owned = (current ?? {}) as Record<string, unknown>;
   for (const key of RELAY_DATA_KEYS) if (owned[key] !== undefined) kept[key] = owned[key];
   return kept;
+}
+
+/** The verified JWT claims of the socket's handshake (see auth.ts), if it had a token. */
+function claimsOf(socket: Socket): Record<string, unknown> | undefined {
+  return (socket.data as { claims?: Record<string, unknown> } | undefined)?.claims;
 }

@@ -4,7 +4,7 @@ import { PacketType } from 'socket.io-parser';
 import type { RelayConfig } from '../config/schema.js';
 import { ErrorCodes, RelayError } from '../errors.js';
 import type { Metrics } from '../metrics/registry.js';
-import { assertData, assertEvent, assertRoom } from './validate.js';
+import { assertData, assertEvent, assertRoom, looksLikeSocketId } from './validate.js';
 
 export interface PublishRequest {
   namespace?: string | undefined;
@@ -107,10 +107,12 @@ export function createRelayOps(
     },
     async disconnectSocket(namespace, socketId) {
       const nsp = namespaceOf(namespace);
-      const found = await clusterCall('finding the socket', () =>
-        nsp.in(assertRoom(socketId)).fetchSockets(),
-      );
-      if (found.length === 0) return false;
+      // A socket id is a room too: without this check, a room name would disconnect the whole room.
+      if (!looksLikeSocketId(socketId)) {
+        throw new RelayError(ErrorCodes.BAD_REQUEST, `${JSON.stringify(socketId)} is not a socket id`);
+      }
+      const found = await clusterCall('finding the socket', () => nsp.in(socketId).fetchSockets());
+      if (!found.some((s) => s.id === socketId)) return false;
       // Through the adapter, awaited: the cluster adapter first writes the request to the cluster and only
       // then disconnects a local socket, and BroadcastOperator drops that promise. Awaited, a listing made
       // after this answer no longer shows the socket (its request follows this one in the stream).

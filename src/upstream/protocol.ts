@@ -13,6 +13,8 @@ export interface SocketView {
     headers: Record<string, string>;
     address: string;
   };
+  /** The verified claims of the client's JWT, when the relay checks tokens (the token itself is never sent). */
+  claims?: Record<string, unknown>;
   /** True when the socket reconnected with its state recovered (no handshake middleware ran). */
   recovered?: boolean;
 }

@@ -137,6 +137,12 @@ for (const transport of ['uws', 'ws'] as const) {
       await received('admin publish on the other instance', fromAdmin, 1);
       assert.deepEqual(fromAdmin, [{ from: 'admin', n: 1 }]);
 
+      // A room name is not a socket id: refused, and nobody in the room is disconnected.
+      const room = await fetch(`${a.adminUrl}/v1/sockets/ops`, { method: 'DELETE' });
+      assert.equal(room.status, 400);
+      assert.equal(((await room.json()) as { error: { code: string } }).error.code, 'RLY_ERR_BAD_REQUEST');
+      assert.deepEqual((await getJson(a, '/v1/rooms/ops/sockets')).sockets, [onA.id, onB.id].sort());
+
       const gone = new Promise<string>((resolve) => onB.once('disconnect', (reason) => resolve(reason)));
       const del = await fetch(`${a.adminUrl}/v1/sockets/${onB.id}`, { method: 'DELETE' });
       assert.equal(del.status, 204);

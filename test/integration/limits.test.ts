@@ -67,6 +67,29 @@ describe('JWT authentication', () => {
     assert.deepEqual(notices, [{ code: 'RLY_ERR_AUTH', message: 'auth.token has expired' }]);
   });
 
+  test('backends get the verified claims, never the token', async (t) => {
+    const fn = await startFunctionServer(SECRET, (_call, reply) => reply(200, { ack: [{ ok: true }] }));
+    const config = writeConfig({
+      namespaces: { '/': { upstream: { http: { url: fn.url, secret: SECRET } } } },
+    });
+    const relay = await startRelay(['--jwt-secret', SECRET, '--config', config]);
+    t.after(async () => {
+      await relay.stop('SIGKILL');
+      await fn.close();
+    });
+    const token = await hs256({ sub: 'alice', team: 'blue' });
+    const socket = await client(relay.url, { auth: { token, note: 'kept' } });
+    assert.deepEqual(await ask(socket, 'custom'), { ok: true });
+    const calls = fn.calls.filter((c) => c.type === 'connect' || c.type === 'event');
+    assert.equal(calls.length, 2);
+    for (const call of calls) {
+      assert.ok(!JSON.stringify(call).includes(token), `${call.type}: the token reached the backend`);
+      assert.equal(call.socket.claims.sub, 'alice');
+      assert.equal(call.socket.claims.team, 'blue');
+      assert.deepEqual(call.socket.handshake.auth, { note: 'kept' });
+    }
+  });
+
   test('RS256 through a JWKS URL', async (t) => {
     const { publicKey, privateKey } = await generateKeyPair('RS256');
     const other = await generateKeyPair('RS256');
