@@ -79,6 +79,15 @@ function checkCombinations(config: RelayConfig): void {
   if (config.jwtSecret !== undefined && config.jwtJwksUrl !== undefined) {
     throw new ConfigError('--jwt-jwks-url', 'expected either --jwt-secret or --jwt-jwks-url, not both');
   }
+  const verifies = config.jwtSecret !== undefined || config.jwtJwksUrl !== undefined;
+  for (const [flag, value] of [
+    ['--jwt-audience', config.jwtAudience],
+    ['--jwt-issuer', config.jwtIssuer],
+  ]) {
+    if (value !== undefined && !verifies) {
+      throw new ConfigError(flag as string, 'expected together with --jwt-secret or --jwt-jwks-url');
+    }
+  }
 }
 
 function parseWith(key: keyof RelayConfig, raw: unknown, label: string): unknown {

@@ -33,6 +33,8 @@ export interface RelayConfig {
   maxConnections: number | undefined;
   jwtSecret: string | undefined;
   jwtJwksUrl: string | undefined;
+  jwtAudience: string | undefined;
+  jwtIssuer: string | undefined;
   corsOrigin: readonly string[] | undefined;
   configFile: string | undefined;
   namespaces: Readonly<Record<string, NamespacePolicy>>;
@@ -363,6 +365,22 @@ export const settings: readonly Setting[] = [
     defaultValue: () => undefined,
     parse: httpUrl,
     doc: 'JWKS URL (RS256/ES256 keys, cached): clients must send a valid auth.token (JWT)',
+  },
+  {
+    key: 'jwtAudience',
+    flag: '--jwt-audience',
+    env: 'RELAY_JWT_AUDIENCE',
+    defaultValue: () => undefined,
+    parse: nonEmptyString('an audience (the aud claim tokens must carry)'),
+    doc: 'the aud claim every auth.token must carry (unset: not checked)',
+  },
+  {
+    key: 'jwtIssuer',
+    flag: '--jwt-issuer',
+    env: 'RELAY_JWT_ISSUER',
+    defaultValue: () => undefined,
+    parse: nonEmptyString('an issuer (the iss claim tokens must carry)'),
+    doc: 'the iss claim every auth.token must carry (unset: not checked)',
   },
   {
     key: 'corsOrigin',

@@ -21,7 +21,7 @@ export class AuthError extends Error {
         malformed: 'auth.token is not a valid JWT',
         signature: 'auth.token signature is not valid',
         expired: 'auth.token has expired',
-        claims: 'auth.token has no usable sub claim, or a claim is not valid yet',
+        claims: 'auth.token lacks sub or exp, has another audience or issuer, or is not valid yet',
         keys: 'the signing keys could not be fetched',
       }[reason],
     );
@@ -29,7 +29,13 @@ export class AuthError extends Error {
   }
 }
 
-export function createAuthenticator(opts: { secret?: string; jwksUrl?: string }): Authenticator | undefined {
+export function createAuthenticator(opts: {
+  secret?: string | undefined;
+  jwksUrl?: string | undefined;
+  /** Required `aud` and `iss` values, when set. */
+  audience?: string | undefined;
+  issuer?: string | undefined;
+}): Authenticator | undefined {
   let key: Uint8Array | JWTVerifyGetKey;
   let algorithms: string[];
   if (opts.secret !== undefined) {
@@ -46,7 +52,13 @@ export function createAuthenticator(opts: { secret?: string; jwksUrl?: string })
     async verify(token) {
       if (typeof token !== 'string' || token === '') throw new AuthError('missing');
       try {
-        const { payload } = await jwtVerify(token, key as Uint8Array, { algorithms });
+        // A token without `exp` would be valid for ever, and a leaked one could never be revoked.
+        const { payload } = await jwtVerify(token, key as Uint8Array, {
+          algorithms,
+          requiredClaims: ['exp'],
+          ...(opts.audience !== undefined ? { audience: opts.audience } : {}),
+          ...(opts.issuer !== undefined ? { issuer: opts.issuer } : {}),
+        });
         if (typeof payload.sub !== 'string' || payload.sub === '') throw new AuthError('claims');
         const expiresAt = payload.exp === undefined ? undefined : payload.exp * 1000;
         return { userId: payload.sub, expiresAt, claims: { ...payload } };

@@ -26,7 +26,12 @@ export function setupNamespaces(
     atCapacity: () => boolean;
   },
 ): void {
-  const authenticator = createAuthenticator({ secret: config.jwtSecret, jwksUrl: config.jwtJwksUrl });
+  const authenticator = createAuthenticator({
+    secret: config.jwtSecret,
+    jwksUrl: config.jwtJwksUrl,
+    audience: config.jwtAudience,
+    issuer: config.jwtIssuer,
+  });
   for (const [name, policy] of Object.entries(config.namespaces)) {
     const compiled = compilePolicy(policy);
     const nsp = io.of(name);

@@ -44,7 +44,7 @@ describe('JWT authentication', () => {
       ['not-a-jwt', 'auth.token is not a valid JWT'],
       [await hs256({ sub: 'mallory' }, 'another-secret-entirely'), 'auth.token signature is not valid'],
       [await hs256({ sub: 'late' }, SECRET, Math.floor(Date.now() / 1000) - 60), 'auth.token has expired'],
-      [await hs256({}), 'auth.token has no usable sub claim, or a claim is not valid yet'],
+      [await hs256({}), 'auth.token lacks sub or exp, has another audience or issuer, or is not valid yet'],
     ];
     for (const [token, message] of cases) {
       const err = await refused(relay.url, { auth: token === undefined ? {} : { token } });
@@ -65,6 +65,34 @@ describe('JWT authentication', () => {
     const reason = await new Promise<string>((resolve) => socket.once('disconnect', resolve));
     assert.equal(reason, 'io server disconnect');
     assert.deepEqual(notices, [{ code: 'RLY_ERR_AUTH', message: 'auth.token has expired' }]);
+  });
+
+  test('tokens without exp, or for another audience or issuer, are refused', async (t) => {
+    const relay = await startRelay([
+      '--jwt-secret',
+      SECRET,
+      '--jwt-audience',
+      'relay',
+      '--jwt-issuer',
+      'https://id.example/',
+    ]);
+    t.after(() => relay.stop('SIGKILL'));
+    const sign = (claims: Record<string, unknown>, exp: boolean) => {
+      const jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuedAt();
+      return (exp ? jwt.setExpirationTime('1h') : jwt).sign(new TextEncoder().encode(SECRET));
+    };
+    const good = { sub: 'carol', aud: 'relay', iss: 'https://id.example/' };
+    for (const [what, token] of [
+      ['no exp', await sign(good, false)],
+      ['another audience', await sign({ ...good, aud: 'other' }, true)],
+      ['another issuer', await sign({ ...good, iss: 'https://evil.example/' }, true)],
+      ['no audience', await sign({ sub: 'carol', iss: good.iss }, true)],
+    ] as const) {
+      const err = await refused(relay.url, { auth: { token } });
+      assert.equal(err.data?.code, 'RLY_ERR_AUTH', what);
+    }
+    const ok = await client(relay.url, { auth: { token: await sign(good, true) } });
+    assert.equal(((await ask(ok, 'whoami')) as { userId: string }).userId, 'carol');
   });
 
   test('backends get the verified claims, never the token', async (t) => {

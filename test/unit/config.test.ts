@@ -130,6 +130,15 @@ describe('config loading', () => {
       /^--jwt-secret: expected a secret of at least 16/,
     );
     assert.match(
+      configError(() => loadConfig({ argv: ['--jwt-audience', 'relay'], env: {} })).message,
+      /^--jwt-audience: expected together with --jwt-secret or --jwt-jwks-url/,
+    );
+    assert.equal(
+      loadConfig({ argv: ['--jwt-secret', 'x'.repeat(16), '--jwt-issuer', 'https://id.example/'], env: {} })
+        .config.jwtIssuer,
+      'https://id.example/',
+    );
+    assert.match(
       configError(() => loadConfig({ argv: ['--cors-origin', 'evil.example'], env: {} })).message,
       /^--cors-origin: expected origins/,
     );
