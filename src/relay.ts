@@ -3,6 +3,7 @@ import { type Namespace, Server, type Socket } from 'socket.io';
 import { activityTotals, localTopRooms } from './admin/activity.js';
 import { createAdminApp } from './admin/app.js';
 import { createHoldings, type Holdings, sweepLostInstances } from './cluster/holdings.js';
+import { RelayMemoryAdapter } from './cluster/memory-adapter.js';
 import { createPubSubCluster } from './cluster/pubsub.js';
 import { connectRedis, type RedisConnection } from './cluster/redis.js';
 import {
@@ -89,7 +90,7 @@ export async function createRelay(
 
   let draining = false;
   const io = new Server({
-    ...(cluster ? { adapter: cluster.adapter } : pubsub ? { adapter: pubsub.adapter } : {}),
+    adapter: cluster ? cluster.adapter : pubsub ? pubsub.adapter : RelayMemoryAdapter,
     ...(recoverable
       ? {
           connectionStateRecovery: {

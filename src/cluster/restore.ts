@@ -7,6 +7,7 @@ export type RefusalReason =
   | 'invalid-offset'
   | 'session-missing'
   | 'session-in-use'
+  | 'token-expired'
   | 'offset-unknown'
   | 'offset-gone'
   | 'replay-too-long';
@@ -16,6 +17,16 @@ export class RestoreRefused extends Error {
     super(`connection state not recovered: ${reason}`);
     this.name = 'RestoreRefused';
   }
+}
+
+/**
+ * Whether the JWT a session's socket was verified with has expired (src/relay/auth.ts keeps its expiry in
+ * `data`): nothing published since may reach it, so it is not restored, and the fresh handshake that
+ * follows checks the token again.
+ */
+export function tokenExpired(data: unknown): boolean {
+  const expiresAt = (data as { tokenExpiresAt?: unknown } | null | undefined)?.tokenExpiresAt;
+  return typeof expiresAt === 'number' && expiresAt <= Date.now();
 }
 
 /** A session as Socket.IO's `restoreSession` must return it; the replay follows at `connection`. */
@@ -102,6 +113,7 @@ export class Restores {
       throw new RestoreRefused('session-missing');
     }
     if (this.#deps.isConnected(session.sid)) throw new RestoreRefused('session-in-use');
+    if (tokenExpired(session.data)) throw new RestoreRefused('token-expired');
     if (!(await history.whenStarted(REACH_TIMEOUT_MS))) throw new RestoreRefused('offset-unknown');
     if (compareStreamIds(offset, history.last) > 0) {
       // The client was served by an instance whose reader is ahead of ours: wait until ours gets there.

@@ -45,7 +45,7 @@ export function createMetrics(labels: { instanceId: string; transport: string })
     }),
     recoveryFailures: new Counter({
       name: 'relay_recovery_failures_total',
-      help: 'Recoveries refused, by reason (session-missing, session-in-use, offset-gone, offset-unknown, invalid-offset, replay-too-long, error)',
+      help: 'Recoveries refused, by reason (session-missing, session-in-use, token-expired, offset-gone, offset-unknown, invalid-offset, replay-too-long, error)',
       labelNames: ['namespace', 'reason'],
       registers: [registry],
     }),

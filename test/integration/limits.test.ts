@@ -9,6 +9,7 @@ import { ask, client, closeClients, collect, received } from '../helpers/clients
 import { startFunctionServer } from '../helpers/function-server.js';
 import { waitFor } from '../helpers/processes.js';
 import { RawPolling, RawWebSocket } from '../helpers/raw-eio.js';
+import { startRedis } from '../helpers/redis.js';
 import { startRelay, writeConfig } from '../helpers/relay.js';
 
 type Refusal = Error & { data?: { code: string } };
@@ -94,6 +95,43 @@ describe('JWT authentication', () => {
     const ok = await client(relay.url, { auth: { token: await sign(good, true) } });
     assert.equal(((await ask(ok, 'whoami')) as { userId: string }).userId, 'carol');
   });
+
+  for (const mode of ['single-node', 'cluster'] as const) {
+    test(`a session whose token expired while its client was away is not restored (${mode})`, async (t) => {
+      const redis = mode === 'cluster' ? await startRedis() : undefined;
+      const relay = await startRelay(['--jwt-secret', SECRET, ...(redis ? ['--redis-url', redis.url] : [])]);
+      t.after(async () => {
+        await relay.stop('SIGKILL');
+        await redis?.stop();
+      });
+      const expiresAt = Math.floor(Date.now() / 1000) + 2;
+      const token = await hs256({ sub: 'dave' }, SECRET, expiresAt);
+      const first = await RawWebSocket.open(relay.url);
+      first.send(`40${JSON.stringify({ token })}`);
+      const connect = await waitFor('the CONNECT', () => first.frames.find((f) => f.startsWith('40{')));
+      const { pid } = JSON.parse(connect.slice(2)) as { pid: string };
+      assert.deepEqual(await first.ask('join', 'news'), { ok: true });
+      assert.deepEqual(await first.ask('publish', { room: 'news', event: 'news', data: { n: 0 } }), {
+        ok: true,
+      });
+      const event = await waitFor('an offset', () => first.frames.find((f) => f.startsWith('42["news"')));
+      const offset = (JSON.parse(event.slice(2)) as unknown[])[2] as string;
+      first.close();
+      // The token expires while the client is away; then something is published to its room.
+      await waitFor('the token to expire', () => Date.now() > expiresAt * 1000 + 100, 5000);
+      const publisher = await client(relay.url, { auth: { token: await hs256({ sub: 'erin' }) } });
+      assert.deepEqual(await ask(publisher, 'publish', { room: 'news', event: 'news', data: { n: 1 } }), {
+        ok: true,
+      });
+
+      const back = await RawWebSocket.open(relay.url);
+      back.send(`40${JSON.stringify({ token, pid, offset })}`);
+      const refusal = await waitFor('the refusal', () => back.frames.find((f) => f.startsWith('44')));
+      assert.equal((JSON.parse(refusal.slice(2)) as { data: { code: string } }).data.code, 'RLY_ERR_AUTH');
+      assert.equal(back.frames.filter((f) => f.startsWith('42')).length, 0, 'nothing was replayed');
+      back.close();
+    });
+  }
 
   test('backends get the verified claims, never the token', async (t) => {
     const fn = await startFunctionServer(SECRET, (_call, reply) => reply(200, { ack: [{ ok: true }] }));
