@@ -12,9 +12,18 @@ const BREAKER = { threshold: 5, cooldownMs: 5_000 };
 /** The largest answer read from a function; a bigger one is an invalid reply. */
 const MAX_REPLY_BYTES = 4 * 1024 * 1024;
 
-/** `sha256=<hex HMAC-SHA256 of the body>`: what `X-Relay-Signature` carries. */
-export function sign(body: string, secret: string): string {
-  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+/**
+ * `sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">`: what `X-Relay-Signature` carries, with the timestamp
+ * (Unix ms) in `X-Relay-Timestamp`. Signing the time with the body lets a function refuse a captured call
+ * replayed later (README: "An HTTP function").
+ */
+export function sign(timestamp: number, body: string, secret: string): string {
+  return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
+}
+
+function signatureHeaders(body: string, secret: string): Record<string, string> {
+  const timestamp = Date.now();
+  return { 'x-relay-timestamp': String(timestamp), 'x-relay-signature': sign(timestamp, body, secret) };
 }
 
 /**
@@ -34,7 +43,7 @@ export function createHttpUpstream(config: HttpUpstreamConfig, onCircuit: (open:
       path,
       headers: {
         'content-type': 'application/json',
-        'x-relay-signature': sign(body, config.secret),
+        ...signatureHeaders(body, config.secret),
       },
       body,
       signal: AbortSignal.timeout(config.timeoutMs),

@@ -12,7 +12,7 @@ import { io } from 'socket.io-client';
 import { createEmitter } from '../../src/emitter/index.js';
 import { metric } from '../helpers/admin.js';
 import { ask, client, closeClients, collect, received } from '../helpers/clients.js';
-import { startFunctionServer } from '../helpers/function-server.js';
+import { REPLAY_WINDOW_MS, startFunctionServer, verifySignature } from '../helpers/function-server.js';
 import { freePort } from '../helpers/ports.js';
 import { exited, jsonLines, track, waitFor } from '../helpers/processes.js';
 import { type RedisServer, startRedis } from '../helpers/redis.js';
@@ -209,6 +209,27 @@ describe('backends', () => {
     assert.ok((await calls('RLY_ERR_UPSTREAM_TIMEOUT')) >= 1, 'timeouts are counted');
     assert.ok((await calls('RLY_ERR_UPSTREAM_STATUS')) >= 1, 'non-2xx answers are counted');
     assert.ok((await metric(a, 'relay_upstream_duration_seconds_count', { namespace: '/app' })) >= 5);
+  });
+
+  test('HTTP function: calls sign a timestamp with the body; a captured call replayed later, or re-dated, fails the check', async (t) => {
+    if (!redis) return t.skip('redis-server is not installed');
+    const [a] = relays as [RelayProcess];
+    const before = fn.captured.length;
+    const erin = await client(a.url, { auth: { user: 'erin' } }, '/app');
+    await waitFor('the connect call', () => fn.captured.length > before);
+    erin.disconnect();
+    const { headers, body } = fn.captured[before] as (typeof fn.captured)[number];
+    const at = Number(headers['x-relay-timestamp']);
+    assert.ok(Math.abs(Date.now() - at) < 60_000, `a fresh timestamp: ${headers['x-relay-timestamp']}`);
+    assert.equal(verifySignature(SECRET, headers, body), true, 'the reference check accepts the call');
+    assert.equal(
+      verifySignature(SECRET, headers, body, at + REPLAY_WINDOW_MS + 1000),
+      false,
+      'replayed later',
+    );
+    const redated = { ...headers, 'x-relay-timestamp': String(Date.now()) };
+    assert.equal(verifySignature(SECRET, redated, body, at + REPLAY_WINDOW_MS + 1000), false, 're-dated');
+    assert.equal(fn.badSignatures(), 0);
   });
 
   test('HTTP function: a disconnect is delivered once, with its reason', async (t) => {
