@@ -6,7 +6,7 @@ import type { Metrics } from '../metrics/registry.js';
 import type { EventForwarder } from './backends.js';
 import type { RelayOps } from './ops.js';
 import type { CompiledPolicy } from './policy.js';
-import { assertPublish, assertRoom, looksLikeSocketId } from './validate.js';
+import { assertData, assertPublish, assertRoom, looksLikeSocketId } from './validate.js';
 
 export const BUILTIN_EVENTS = ['join', 'leave', 'publish', 'whoami'] as const;
 /** Named rooms one socket may be in (its own id room aside): bounds memory and session size. */
@@ -29,6 +29,8 @@ export interface BuiltinDeps {
   saveSession: (socket: Socket) => Promise<void>;
   /** The namespace's backend, when it has one: it gets every event that is not a built-in. */
   forward: EventForwarder | undefined;
+  /** --max-payload: the most an event's arguments may weigh once decoded. */
+  maxPayload: number;
 }
 
 /**
@@ -134,6 +136,14 @@ export function createBuiltins(namespace: string, deps: BuiltinDeps): (socket: S
     }
     deps.metrics.eventsIn.inc({ namespace, event: 'other' });
     if (deps.forward) {
+      // A client's bad input is that client's error: it must not reach (and fail) the backend call, where
+      // it would count toward the circuit breaker that every other client depends on.
+      try {
+        assertData(args, deps.maxPayload);
+      } catch (err) {
+        if (ack) reply(ack, errorReply(err));
+        return;
+      }
       deps.forward(socket, String(event), args, ack && ((...a: unknown[]) => replyWith(ack, a)));
       return;
     }

@@ -48,6 +48,7 @@ export function setupNamespaces(
       log: deps.log,
       saveSession: deps.saveSession,
       forward: deps.upstreamOf(nsp),
+      maxPayload: config.maxPayload,
     });
     nsp.on('connection', (socket: Socket) => {
       countConnection(socket, deps.metrics);

@@ -67,6 +67,13 @@ export function createHttpUpstream(config: HttpUpstreamConfig, onCircuit: (open:
       if (inFlight >= config.concurrency * QUEUE_FACTOR) {
         throw new RelayError(ErrorCodes.UPSTREAM_BUSY, 'too many upstream calls waiting on this instance');
       }
+      // Input the call cannot carry is the caller's error, not the function's: it must not trip the breaker.
+      let body: string;
+      try {
+        body = JSON.stringify(request);
+      } catch (err) {
+        throw new RelayError(ErrorCodes.BAD_REQUEST, `the call cannot be encoded: ${(err as Error).message}`);
+      }
       if (!breaker.allow()) {
         throw new RelayError(
           ErrorCodes.UPSTREAM_UNAVAILABLE,
@@ -75,7 +82,7 @@ export function createHttpUpstream(config: HttpUpstreamConfig, onCircuit: (open:
       }
       inFlight++;
       try {
-        const reply = await post(JSON.stringify(request));
+        const reply = await post(body);
         breaker.succeeded();
         return reply;
       } catch (err) {

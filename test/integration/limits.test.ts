@@ -205,6 +205,33 @@ describe('limits', () => {
     assert.equal((await ask(polite, 'whoami')).ok, true, 'others are untouched');
   });
 
+  test("one client's unencodable events get error acks and do not open the backend's circuit for others", async (t) => {
+    const fn = await startFunctionServer(SECRET, (_call, reply) => reply(200, { ack: [{ ok: true }] }));
+    const config = writeConfig({
+      namespaces: { '/': { upstream: { http: { url: fn.url, secret: SECRET } } } },
+    });
+    const relay = await startRelay(['--config', config]);
+    t.after(async () => {
+      await relay.stop('SIGKILL');
+      await fn.close();
+    });
+    const attacker = await RawWebSocket.open(relay.url);
+    await attacker.connect();
+    const deep = `${'['.repeat(100_000)}${']'.repeat(100_000)}`;
+    for (let id = 1; id <= 5; id++) {
+      attacker.send(`42${id}["custom",${deep}]`);
+      const ack = await waitFor(`ack ${id}`, () => attacker.frames.find((f) => f.startsWith(`43${id}[`)));
+      assert.equal(
+        (JSON.parse(ack.slice(`43${id}`.length)) as [ErrorReply])[0].error.code,
+        'RLY_ERR_BAD_REQUEST',
+      );
+    }
+    assert.equal(fn.calls.filter((c) => c.type === 'event').length, 0, 'none reached the function');
+    const other = await client(relay.url);
+    assert.deepEqual(await ask(other, 'custom'), { ok: true });
+    attacker.close();
+  });
+
   test('--rate-limit applies before the backend: refused events never reach the function', async (t) => {
     const fn = await startFunctionServer(SECRET, (_call, reply) => reply(200, { ack: [{ ok: true }] }));
     const config = writeConfig({
