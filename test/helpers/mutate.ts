@@ -152,6 +152,21 @@ export class FrameFuzzer {
     return this.chance(0.15) ? this.mutate(frame) : frame;
   }
 
+  /**
+   * A binary event as it travels: a header announcing some attachments and holding placeholders, some of
+   * them pointing past the attachments or referring to one many times, then the attachments themselves.
+   */
+  binaryEvent(): Frame[] {
+    const attachments = this.pick([0, 1, 2, 10, 11]);
+    const references = this.pick([1, 2, 10, 11, 200]);
+    const data = Array.from({ length: references }, () => ({
+      _placeholder: true,
+      num: this.pick([0, attachments - 1, attachments, -1, 99_999]),
+    }));
+    const header = `45${attachments}-${JSON.stringify(['publish', { room: 'fz', event: 'bin', data }])}`;
+    return [header, ...Array.from({ length: attachments }, () => this.bytes(1 + this.int(8)))];
+  }
+
   /** Byte-level damage: flips, truncation, insertion, duplication. */
   mutate(frame: string): string {
     const chars = [...frame];
@@ -181,9 +196,10 @@ export class FrameFuzzer {
     const n = 1 + this.int(4);
     const packets: string[] = [];
     for (let i = 0; i < n; i++) {
-      const frame = this.frame();
       // Polling carries binary as base64 ("b" prefix).
-      packets.push(typeof frame === 'string' ? frame : `b${frame.toString('base64')}`);
+      for (const frame of this.chance(0.1) ? this.binaryEvent() : [this.frame()]) {
+        packets.push(typeof frame === 'string' ? frame : `b${frame.toString('base64')}`);
+      }
     }
     return packets.join(this.chance(0.9) ? '\x1e' : '');
   }

@@ -45,9 +45,12 @@ async function websocketFuzzer(url: string, fuzz: FrameFuzzer, deadline: number,
     if (fuzz.chance(0.8)) await raw.connect().catch(() => {});
     const survivable = fuzz.chance(0.5);
     const burst = 1 + fuzz.int(60);
-    for (let i = 0; i < burst && Date.now() < deadline; i++) {
-      if (!(await raw.write(survivable ? fuzz.event(true) : fuzz.frame()))) break;
-      counts.frames++;
+    send: for (let i = 0; i < burst && Date.now() < deadline; i++) {
+      const frames = fuzz.chance(0.05) ? fuzz.binaryEvent() : [survivable ? fuzz.event(true) : fuzz.frame()];
+      for (const frame of frames) {
+        if (!(await raw.write(frame))) break send;
+        counts.frames++;
+      }
     }
     if (fuzz.chance(0.5)) await sleep(fuzz.int(20));
     raw.close();
