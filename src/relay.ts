@@ -107,8 +107,8 @@ export async function createRelay(
   });
   const admission = createAdmission(config, {
     isDraining: () => draining,
-    // Sockets too: each connection may hold one per namespace.
-    connections: () => Math.max(io.engine.clientsCount, socketCount(io._nsps.values())),
+    connections: () => io.engine.clientsCount,
+    sockets: () => socketCount(io._nsps.values()),
   });
   transport.attach(io, loadDemoPage(), {
     maxBytes: config.maxBackpressure,
@@ -182,9 +182,7 @@ export async function createRelay(
     log,
     saveSession,
     upstreamOf,
-    // Connected sockets only: the engine connection of the socket being admitted is already counted.
-    atCapacity: () =>
-      config.maxConnections !== undefined && socketCount(io._nsps.values()) >= config.maxConnections,
+    atCapacity: () => admission.socketsAtCapacity(),
   });
 
   const self = async (): Promise<InstanceInfo> => {

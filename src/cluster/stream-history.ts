@@ -181,18 +181,22 @@ export class StreamHistory {
     return this.#entries.length - this.#head;
   }
 
+  /** Runs at every entry read: it returns at once unless the oldest entry is due to go. */
   #trim(): void {
     const entries = this.#entries;
     const old = Date.now() - this.#opts.keepMs;
+    const due = (head: number) =>
+      head < entries.length &&
+      (entries.length - head > this.#opts.maxEntries || (entries[head] as HistoryEntry).readAt < old);
+    let head = this.#head;
+    if (!due(head)) return;
+    // Only now look at the pins: a storm holds thousands of them, and most reads forget nothing.
     let pinned: string | undefined;
     for (const offset of this.#pins.values()) {
       if (pinned === undefined || compareStreamIds(offset, pinned) < 0) pinned = offset;
     }
-    let head = this.#head;
-    while (head < entries.length) {
+    while (due(head)) {
       const entry = entries[head] as HistoryEntry;
-      const over = entries.length - head > this.#opts.maxEntries;
-      if (!over && entry.readAt >= old) break;
       if (pinned !== undefined && compareStreamIds(entry.id, pinned) > 0) break;
       this.#coveredFrom = entry.id;
       head++;

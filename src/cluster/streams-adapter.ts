@@ -93,19 +93,16 @@ export class RelayStreamsAdapter extends ClusterAdapter {
 
   protected override onMessage(message: ClusterMessage, offset?: string): void {
     if (message.type === MessageType.BROADCAST && message.data.requestId === undefined && offset) {
-      this.#deliver(
-        message.data.packet as LivePacket,
-        message.data.opts as EncodedSelection,
-        offset,
-        message,
-      );
+      this.#deliver(message, offset);
       return;
     }
     super.onMessage(message, offset);
   }
 
   /** Fans a broadcast out to this instance's sockets, with its offset when clients can recover it. */
-  #deliver(packet: LivePacket, opts: EncodedSelection, offset: string, message: ClusterMessage): void {
+  #deliver(message: ClusterMessage & { type: MessageType.BROADCAST }, offset: string): void {
+    const packet = message.data.packet as LivePacket;
+    const opts = message.data.opts as EncodedSelection;
     // A copy: the history keeps the entry as stored, and replays append the offset themselves.
     const data = this.#recovers && recoverableBroadcast(message) ? [...packet.data, offset] : packet.data;
     localBroadcast(

@@ -9,17 +9,24 @@ export interface Admission {
   ): void;
   /** True while the instance is at --max-connections (readiness reports it). */
   atCapacity(): boolean;
+  /**
+   * True when connected sockets alone fill --max-connections: a new socket is refused (the connection of
+   * the socket being admitted is already among the engine's, so that count cannot decide).
+   */
+  socketsAtCapacity(): boolean;
 }
 
 export function createAdmission(
   config: RelayConfig,
-  state: { isDraining: () => boolean; connections: () => number },
+  state: { isDraining: () => boolean; connections: () => number; sockets: () => number },
 ): Admission {
   const origins = config.corsOrigin ? new Set(config.corsOrigin) : undefined;
-  const atCapacity = () =>
-    config.maxConnections !== undefined && state.connections() >= config.maxConnections;
+  const full = (count: number) => config.maxConnections !== undefined && count >= config.maxConnections;
+  // Sockets count too: one connection may hold one per namespace.
+  const atCapacity = () => full(Math.max(state.connections(), state.sockets()));
   return {
     atCapacity,
+    socketsAtCapacity: () => full(state.sockets()),
     allowRequest(req, callback) {
       // Engine.IO answers 403 with this message; the client sees a connect_error and tries elsewhere.
       if (state.isDraining()) return callback('RLY_ERR_ADMISSION: draining', false);

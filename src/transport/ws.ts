@@ -55,13 +55,7 @@ export function createWsTransport(): PublicTransport {
       // Engine.IO sends the first packet at once and queues the rest for one corked send (corkBatches).
       const transport = socket.conn.transport;
       if (transport.name !== 'websocket') return write();
-      const tcp = socketOf(transport)._socket;
-      tcp.cork();
-      try {
-        write();
-      } finally {
-        tcp.uncork();
-      }
+      corked(socketOf(transport)._socket, write);
     },
   };
 }
@@ -93,14 +87,18 @@ function corkBatches(transport: EngineTransport): void {
   const send = transport.send.bind(transport);
   transport.send = (packets: Parameters<EngineTransport['send']>[0]) => {
     if (packets.length < 2) return send(packets);
-    const tcp = socketOf(transport)._socket;
-    tcp.cork();
-    try {
-      send(packets);
-    } finally {
-      tcp.uncork();
-    }
+    corked(socketOf(transport)._socket, () => send(packets));
   };
+}
+
+/** Runs `write` with the TCP socket corked: what it writes leaves in one system call. */
+function corked(tcp: Socket, write: () => void): void {
+  tcp.cork();
+  try {
+    write();
+  } finally {
+    tcp.uncork();
+  }
 }
 
 /** Engine.IO's websocket transport keeps the `ws` WebSocket as `socket` (not in its public types). */
