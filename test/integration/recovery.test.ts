@@ -8,7 +8,7 @@ import { ask, client, closeClients, collect, received } from '../helpers/clients
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/processes.js';
 import { RawWebSocket } from '../helpers/raw-eio.js';
-import { type RedisServer, redisCommand, startRedis } from '../helpers/redis.js';
+import { type RedisServer, redisCommand, startRedis, suiteRedis } from '../helpers/redis.js';
 import { startRelay, writeConfig } from '../helpers/relay.js';
 import { toolAvailable } from '../helpers/tools.js';
 
@@ -97,11 +97,7 @@ describe('recovery across a graceful restart', () => {
 });
 
 describe('a restore that fails half-way', () => {
-  let redis: RedisServer | undefined;
-  before(async () => {
-    if (toolAvailable('redis-server')) redis = await startRedis();
-  });
-  after(() => redis?.stop());
+  const redis = suiteRedis();
 
   /** The event frames of `raw` for `event`, with their arguments (the last one is the offset). */
   const events = (raw: RawWebSocket, event: string) =>
@@ -110,8 +106,8 @@ describe('a restore that fails half-way', () => {
       .map((f) => JSON.parse(f.slice(2)) as [string, Seq, string]);
 
   test('the handshake dies while its restore waits on Redis: the retry still recovers every missed message, once', async (t) => {
-    if (!redis) return t.skip('redis-server is not installed');
-    const relay = await startRelay(['--redis-url', redis.url]);
+    if (!redis.server) return t.skip('redis-server is not installed');
+    const relay = await startRelay(['--redis-url', redis.server.url]);
     t.after(() => relay.stop('SIGKILL'));
 
     const first = await RawWebSocket.open(relay.url);
@@ -126,7 +122,7 @@ describe('a restore that fails half-way', () => {
     for (let n = 1; n <= 20; n++) await adminPublish(relay, { room: 'news', event: 'news', data: { n } });
 
     // Redis stops answering for a second: the reconnect's restore waits on it, and its client gives up.
-    assert.equal(await redisCommand(redis.port, ['CLIENT', 'PAUSE', '1000', 'ALL']), 'OK');
+    assert.equal(await redisCommand(redis.server.port, ['CLIENT', 'PAUSE', '1000', 'ALL']), 'OK');
     const abandoned = await RawWebSocket.open(relay.url);
     assert.equal(await abandoned.write(`40${JSON.stringify({ pid, offset })}`), true);
     abandoned.close();
@@ -147,18 +143,14 @@ describe('a restore that fails half-way', () => {
 });
 
 describe('a session restores only into its own namespace', () => {
-  let redis: RedisServer | undefined;
-  before(async () => {
-    if (toolAvailable('redis-server')) redis = await startRedis();
-  });
-  after(() => redis?.stop());
+  const redis = suiteRedis();
 
   test('a session made on /app, where user:* may be joined, is not restored on /, which forbids it', async (t) => {
-    if (!redis) return t.skip('redis-server is not installed');
+    if (!redis.server) return t.skip('redis-server is not installed');
     const config = writeConfig({
       namespaces: { '/': { join: ['lobby'], publish: ['*'] }, '/app': { join: ['user:*'], publish: ['*'] } },
     });
-    const relay = await startRelay(['--redis-url', redis.url, '--config', config]);
+    const relay = await startRelay(['--redis-url', redis.server.url, '--config', config]);
     t.after(() => relay.stop('SIGKILL'));
 
     const app = await RawWebSocket.open(relay.url);

@@ -3,39 +3,28 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { after, before, describe, test } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { createAdapter } from '@socket.io/redis-streams-adapter';
-import { createClient } from 'redis';
 import { Server } from 'socket.io';
 import { adminPublish } from '../helpers/admin.js';
 import { ask, client, closeClients, collect } from '../helpers/clients.js';
 import { waitFor } from '../helpers/processes.js';
-import { type RedisServer, startRedis } from '../helpers/redis.js';
+import { suiteRedis } from '../helpers/redis.js';
 import { startRelay } from '../helpers/relay.js';
-import { toolAvailable } from '../helpers/tools.js';
 
 describe('compatibility with the stock Redis Streams adapter', () => {
-  let redis: RedisServer | undefined;
-  before(async () => {
-    if (toolAvailable('redis-server')) redis = await startRedis();
-  });
-  after(async () => {
-    closeClients();
-    await redis?.stop();
-  });
+  const redis = suiteRedis();
+  after(() => closeClients());
 
   test('broadcasts cross between a relay and a stock Socket.IO server on the same stream, both ways', async (t) => {
-    if (!redis) return t.skip('redis-server is not installed');
-    const relay = await startRelay(['--redis-url', redis.url]);
-    const redisClient = createClient({ url: redis.url });
-    await redisClient.connect();
+    if (!redis.server) return t.skip('redis-server is not installed');
+    const relay = await startRelay(['--redis-url', redis.server.url]);
     const http = createServer();
-    const stock = new Server(http, { adapter: createAdapter(redisClient) });
+    const stock = new Server(http, { adapter: createAdapter(redis.client) });
     stock.on('connection', (socket) => socket.join('news'));
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     t.after(async () => {
       stock.close();
-      await redisClient.quit();
       await relay.stop('SIGKILL');
     });
 
