@@ -3,6 +3,7 @@ import { type ErrorCode, ErrorCodes, RelayError } from '../errors.js';
 import { dashboardRoutes } from './dashboard.js';
 import type { AdminDeps } from './deps.js';
 import { healthRoutes } from './health.js';
+import { requestGuard } from './request-guard.js';
 import { v1Routes } from './v1.js';
 
 const statusByCode: Partial<Record<ErrorCode, number>> = {
@@ -46,6 +47,7 @@ export async function createAdminApp(deps: AdminDeps): Promise<FastifyInstance> 
     }),
   );
 
+  app.addHook('onRequest', requestGuard(deps.config.adminAllowedHosts));
   healthRoutes(app, deps);
   dashboardRoutes(app, { tokenRequired: deps.config.adminToken !== undefined });
   await app.register(async (v1) => v1Routes(v1, deps), { prefix: '/v1' });

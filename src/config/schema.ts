@@ -24,6 +24,7 @@ export interface RelayConfig {
   recoveryWindowMs: number;
   drainTimeoutMs: number;
   adminToken: string | undefined;
+  adminAllowedHosts: readonly string[];
   drainRate: number | undefined;
   recoveryMaxEntries: number;
   instanceTimeoutMs: number;
@@ -135,6 +136,20 @@ export function httpUrl(raw: unknown): string {
     throw new Error(`expected an http:// or https:// URL, got the scheme ${JSON.stringify(url.protocol)}`);
   }
   return value;
+}
+
+function hostNames(raw: unknown): readonly string[] {
+  const list = (Array.isArray(raw) ? raw : String(raw ?? '').split(','))
+    .map((name) => String(name).trim().toLowerCase())
+    .filter(Boolean);
+  for (const name of list) {
+    if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(name)) {
+      throw new Error(
+        `expected host names such as relay-admin.internal (no port), got ${JSON.stringify(name)}`,
+      );
+    }
+  }
+  return Object.freeze(list);
 }
 
 function origins(raw: unknown): readonly string[] {
@@ -317,6 +332,14 @@ export const settings: readonly Setting[] = [
     defaultValue: () => undefined,
     parse: nonEmptyString('a non-empty token'),
     doc: 'bearer token required on /v1/* admin routes',
+  },
+  {
+    key: 'adminAllowedHosts',
+    flag: '--admin-allowed-hosts',
+    env: 'RELAY_ADMIN_ALLOWED_HOSTS',
+    defaultValue: () => Object.freeze([]),
+    parse: hostNames,
+    doc: 'names the admin port answers to besides IP addresses and localhost, comma-separated (e.g. relay-admin.internal)',
   },
   {
     key: 'maxPayload',

@@ -2,6 +2,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -250,6 +252,120 @@ describe('admin token', () => {
     assert.equal(ok.status, 200);
     assert.equal(ok.body.draining, false);
     assert.equal(JSON.stringify(ok.body).includes('s3cret'), false, 'the token is not echoed');
+  });
+});
+
+describe('admin API: foreign Host and cross-site requests', () => {
+  /** One request with exactly these headers (fetch would set Host and Origin itself). */
+  function raw(
+    relay: RelayProcess,
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    body?: string,
+  ): Promise<{ status: number; code?: string }> {
+    return new Promise((resolve, reject) => {
+      const req = httpRequest({ host: '127.0.0.1', port: relay.adminPort, method, path, headers }, (res) => {
+        let text = '';
+        res.on('data', (chunk) => {
+          text += chunk;
+        });
+        res.on('end', () => {
+          const parsed = text.startsWith('{') ? (JSON.parse(text) as { error?: { code: string } }) : {};
+          resolve({ status: res.statusCode ?? 0, code: parsed.error?.code });
+        });
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  test('only its own addresses and configured names; state changes only from its own origin, as JSON', async (t) => {
+    const relay = await startRelay(['--admin-allowed-hosts', 'relay-admin.internal,Admin.Example.com']);
+    t.after(() => relay.stop('SIGKILL'));
+    const at = `127.0.0.1:${relay.adminPort}`;
+    const forbidden = { status: 403, code: 'RLY_ERR_FORBIDDEN' };
+
+    // DNS rebinding: a name that is not this server's is refused on every route, probes included.
+    for (const path of ['/v1/stats', '/healthz', '/metrics', '/dashboard']) {
+      assert.deepEqual(
+        await raw(relay, 'GET', path, { host: `rebound.example:${relay.adminPort}` }),
+        forbidden,
+        path,
+      );
+    }
+    for (const host of [
+      at,
+      `localhost:${relay.adminPort}`,
+      '[::1]:9100',
+      '10.1.2.3',
+      'relay-admin.internal',
+      'admin.example.com:443',
+    ]) {
+      assert.equal((await raw(relay, 'GET', '/v1/stats', { host })).status, 200, host);
+    }
+    // HTTP/1.0 health checkers send no Host at all.
+    const noHost = await new Promise<string>((resolve, reject) => {
+      const socket = netConnect(relay.adminPort, '127.0.0.1', () =>
+        socket.end('GET /readyz HTTP/1.0\r\n\r\n'),
+      );
+      let text = '';
+      socket.on('data', (chunk) => {
+        text += chunk;
+      });
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    assert.match(noHost, /^HTTP\/1\.[01] 200/);
+
+    // Cross-site requests that change state: refused, whatever their body.
+    const publish = JSON.stringify({ room: 'lobby', event: 'x', data: 1 });
+    const json = { host: at, 'content-type': 'application/json' };
+    for (const [headers, body] of [
+      [{ ...json, origin: 'https://attacker.example' }, publish],
+      [{ ...json, origin: 'null' }, publish],
+      [{ ...json, 'sec-fetch-site': 'cross-site' }, publish],
+      [{ ...json, 'sec-fetch-site': 'same-site' }, publish],
+      [{ host: at, origin: 'https://attacker.example' }, undefined],
+    ] as const) {
+      assert.deepEqual(
+        await raw(relay, 'POST', '/v1/publish', headers, body),
+        forbidden,
+        JSON.stringify(headers),
+      );
+      assert.deepEqual(await raw(relay, 'POST', '/v1/drain', headers), forbidden, JSON.stringify(headers));
+    }
+    assert.deepEqual(
+      await raw(relay, 'DELETE', '/v1/sockets/abc', { host: at, 'sec-fetch-site': 'cross-site' }),
+      forbidden,
+    );
+    // Bodies that forms and simple requests can send are not JSON, so they are refused too.
+    for (const type of [
+      'text/plain',
+      'text/plain;charset=UTF-8',
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=x',
+    ]) {
+      const answer = { status: 415, code: 'RLY_ERR_BAD_REQUEST' };
+      assert.deepEqual(
+        await raw(relay, 'POST', '/v1/publish', { host: at, 'content-type': type }, publish),
+        answer,
+        type,
+      );
+      assert.deepEqual(
+        await raw(relay, 'POST', '/v1/drain', { host: at, 'content-type': type }),
+        answer,
+        type,
+      );
+    }
+    assert.equal((await http(`${relay.adminUrl}/v1/stats`)).body.draining, false);
+
+    // Its own origin, an operator's curl (no Origin), and JSON: accepted.
+    const own = { ...json, origin: `http://${at}`, 'sec-fetch-site': 'same-origin' };
+    assert.equal((await raw(relay, 'POST', '/v1/publish', own, publish)).status, 202);
+    assert.equal((await raw(relay, 'POST', '/v1/publish', json, publish)).status, 202);
+    assert.equal((await raw(relay, 'POST', '/v1/drain', { host: at })).status, 202);
+    assert.equal(await relay.exited(), 0);
   });
 });
 

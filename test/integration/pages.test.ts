@@ -4,6 +4,8 @@
 // admin token. Screenshots go to test-artifacts/pages/.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
@@ -15,6 +17,7 @@ import {
   unexpectedProblems,
   type WatchedPage,
 } from '../helpers/browser.js';
+import { ask, client, closeClients } from '../helpers/clients.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/processes.js';
 import { type RedisServer, startRedis } from '../helpers/redis.js';
@@ -320,5 +323,65 @@ describe('dashboard with --admin-token', () => {
       '',
     );
     await screenshot(wrong, 'dashboard-token');
+  });
+});
+
+describe('admin API against hostile pages', () => {
+  test('a page of another origin cannot drain or publish; a rebound name cannot read or drain', async (t) => {
+    if (!toolAvailable('chromium')) return t.skip('chromium is not installed');
+    const relay = await startRelay(['--instance-id', 'target']);
+    const browser = await launchChromium(['--host-resolver-rules=MAP rebound.test 127.0.0.1']);
+    t.after(async () => {
+      closeClients();
+      await browser.close();
+      await relay.stop('SIGKILL');
+    });
+    const member = await client(relay.url);
+    assert.deepEqual(await ask(member, 'join', 'lobby'), { ok: true });
+    const events: string[] = [];
+    member.onAny((event: string) => events.push(event));
+
+    // Cross-site: a page from another origin. These are simple requests: the browser sends them without
+    // asking the admin server first.
+    const attacker = createServer((_req, res) => res.end('<!doctype html><title>attacker</title>'));
+    await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
+    t.after(() => attacker.close());
+    const evil = await openPage(browser, `http://127.0.0.1:${(attacker.address() as AddressInfo).port}/`);
+    const crossSite = await evil.page.evaluate(async (admin) => {
+      const sent: string[] = [];
+      for (const [path, body] of [
+        ['/v1/publish', JSON.stringify({ room: 'lobby', event: 'pwned', data: 1 })],
+        ['/v1/drain', undefined],
+      ] as const) {
+        await fetch(admin + path, { method: 'POST', mode: 'no-cors', body });
+        sent.push(path);
+      }
+      return sent;
+    }, relay.adminUrl);
+    assert.deepEqual(crossSite, ['/v1/publish', '/v1/drain']);
+
+    // DNS rebinding: a name the attacker controls now resolves to the admin port, so the page is
+    // "same-origin" with it and could read answers and send JSON.
+    const rebound = await openPage(browser, `http://rebound.test:${relay.adminPort}/healthz`);
+    const rebinding = await rebound.page.evaluate(async () => {
+      const stats = await fetch('/v1/stats');
+      const drain = await fetch('/v1/drain', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{}',
+      });
+      return { stats: stats.status, statsBody: await stats.text(), drain: drain.status };
+    });
+    assert.equal(rebinding.stats, 403);
+    assert.ok(!rebinding.statsBody.includes('target'), rebinding.statsBody);
+    assert.equal(rebinding.drain, 403);
+
+    // The relay is still serving, and a legitimate publish is the only one the member got.
+    await adminPublish(relay, { room: 'lobby', event: 'legit', data: 1 });
+    await waitFor('the legitimate publish', () => events.includes('legit'));
+    assert.deepEqual(events, ['legit']);
+    const stats = (await (await fetch(`${relay.adminUrl}/v1/stats`)).json()) as { draining: boolean };
+    assert.equal(stats.draining, false);
+    assert.equal((await fetch(`${relay.adminUrl}/readyz`)).status, 200);
   });
 });

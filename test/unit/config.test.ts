@@ -138,6 +138,17 @@ describe('config loading', () => {
         .config.jwtIssuer,
       'https://id.example/',
     );
+    assert.deepEqual(
+      loadConfig({ argv: [], env: { RELAY_ADMIN_ALLOWED_HOSTS: 'Relay-Admin.internal, admin.example.com' } })
+        .config.adminAllowedHosts,
+      ['relay-admin.internal', 'admin.example.com'],
+    );
+    assert.deepEqual(loadConfig({ argv: [], env: {} }).config.adminAllowedHosts, []);
+    assert.match(
+      configError(() => loadConfig({ argv: ['--admin-allowed-hosts', 'admin.example.com:9100'], env: {} }))
+        .message,
+      /^--admin-allowed-hosts: expected host names such as relay-admin.internal \(no port\)/,
+    );
     assert.match(
       configError(() => loadConfig({ argv: ['--cors-origin', 'evil.example'], env: {} })).message,
       /^--cors-origin: expected origins/,
