@@ -1,4 +1,4 @@
-import { createClient } from 'redis';
+import { createClient, DisconnectsClientError } from 'redis';
 import type { HostPort } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
@@ -17,12 +17,23 @@ export interface RedisConnection {
   close(): Promise<void>;
 }
 
+/** Redis must answer a PING within this, or the connection counts as frozen. */
+export const ANSWER_WITHIN_MS = 2_000;
+/** How often the connection is probed while it is up. */
+const PROBE_EVERY_MS = 1_000;
+
 /**
  * Connects in the background: the relay serves local clients while Redis is away, and readiness says so.
  * node-redis reconnects by itself. Errors are counted on every occurrence but logged once per state
  * change. Commands fail at once while Redis is away instead of queueing until it returns: a join, a
  * publish or an admin request answers now (the publish with RLY_ERR_CLUSTER), and a long outage does not
  * pile up commands in memory.
+ *
+ * A Redis that stops answering without closing the connection (SIGSTOP, a host that drops packets) is
+ * found by a PING every second that must be answered within ANSWER_WITHIN_MS: the connection then counts
+ * as down (readiness 503), and a single node's connection is dropped and made again, which fails every
+ * command waiting on it (see `unanswered`), so none waits longer than about three seconds. The connection
+ * counts as up again only once a PING is answered: a frozen server still accepts TCP connections.
  */
 export function connectRedis(target: RedisTarget, deps: { log: Logger; metrics: Metrics }): RedisConnection {
   const client = target.cluster
@@ -35,25 +46,70 @@ export function connectRedis(target: RedisTarget, deps: { log: Logger; metrics: 
       : redactUrl(target.url ?? '');
   let state: 'connecting' | 'up' | 'down' = 'connecting';
   let downSince = Date.now();
-  client.on('ready', () => {
+  let probing = false;
+  let closing = false;
+
+  const goDown = (message: string, error: string) => {
+    deps.metrics.redisErrors.inc({ client: 'main' });
+    if (state === 'down') return;
+    if (state === 'up') downSince = Date.now();
+    deps.log.warn(state === 'up' ? message : 'redis unavailable', {
+      code: 'RLY_ERR_CLUSTER',
+      redis: where,
+      error,
+    });
+    state = 'down';
+  };
+  const answered = () => {
     if (state !== 'up') {
       const outage = state === 'down' ? { unavailableMs: Date.now() - downSince } : {};
       deps.log.info('redis connection ready', { redis: where, ...outage });
     }
     state = 'up';
-  });
-  client.on('error', (err: Error) => {
-    deps.metrics.redisErrors.inc({ client: 'main' });
-    if (state === 'down') return;
-    if (state === 'up') downSince = Date.now();
-    deps.log.warn(state === 'up' ? 'redis connection lost' : 'redis unavailable', {
-      code: 'RLY_ERR_CLUSTER',
-      redis: where,
-      error: err.message,
-    });
-    state = 'down';
-  });
+  };
+  const frozen = () => {
+    goDown('redis not answering', `no answer to PING within ${ANSWER_WITHIN_MS} ms`);
+    // A cluster client finds its nodes again by itself; a single connection is made again here.
+    if (target.cluster || closing) return;
+    void client
+      .disconnect()
+      .catch(() => {})
+      .then(() => (closing ? undefined : client.connect()))
+      .catch(() => {}); // connect errors are reported through 'error'
+  };
+  const probe = () => {
+    if (probing || closing || !client.isReady) return;
+    probing = true;
+    let replied = false;
+    const reply = () => {
+      replied = true;
+      probing = false;
+      clearTimeout(deadline);
+    };
+    client
+      .ping()
+      .then(() => {
+        reply();
+        answered();
+      })
+      .catch(reply); // a failed PING is an error event of its own
+    // Checked after the next I/O poll: an answer that arrived while the event loop was busy still counts.
+    const deadline = setTimeout(
+      () =>
+        setImmediate(() => {
+          if (replied) return;
+          probing = false;
+          frozen();
+        }),
+      ANSWER_WITHIN_MS,
+    ).unref();
+  };
+  const probes = setInterval(probe, PROBE_EVERY_MS).unref();
+
+  client.on('ready', probe);
+  client.on('error', (err: Error) => goDown('redis connection lost', err.message));
   client.on('end', () => {
+    if (state === 'up') downSince = Date.now();
     state = 'down';
   });
   client.connect().catch((err: Error) => {
@@ -66,9 +122,19 @@ export function connectRedis(target: RedisTarget, deps: { log: Logger; metrics: 
       if (client.isOpen) await client.ping();
     },
     async close() {
+      closing = true;
+      clearInterval(probes);
       if (client.isOpen) await client.quit();
     },
   };
+}
+
+/**
+ * True when a command failed because Redis did not answer in time: Redis may still have received it and
+ * carry it out when it resumes, so its outcome is unknown (a publish must not be delivered locally then).
+ */
+export function unanswered(err: unknown): boolean {
+  return err instanceof DisconnectsClientError;
 }
 
 /** Where Redis is: a URL, or a Sentinel-tracked master (the URL then gives only credentials and db). */

@@ -13,7 +13,7 @@ import { ErrorCodes, RelayError } from '../errors.js';
 import { localBroadcast, type PreEncoded, preEncode, writePreEncoded } from '../internals.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
-import type { RedisClient } from './redis.js';
+import { type RedisClient, unanswered } from './redis.js';
 import { type RestoredSession, RestoreRefused, Restores } from './restore.js';
 import type { SessionStore, StoredSession } from './session-store.js';
 import type { HistoryEntry, StreamHistory } from './stream-history.js';
@@ -128,7 +128,8 @@ export class RelayStreamsAdapter extends ClusterAdapter {
   /**
    * Publishes a broadcast into the stream; every instance, this one included, delivers it from its reader.
    * When Redis refuses it, this instance's sockets get it anyway (without an offset: it is not kept), and
-   * the promise rejects with RLY_ERR_CLUSTER.
+   * the promise rejects with RLY_ERR_CLUSTER. When Redis did not answer in time, nobody gets it now: Redis
+   * may still carry it out, and the stream then delivers it everywhere.
    */
   async publishBroadcast(packet: LivePacket, opts: BroadcastOptions): Promise<void> {
     if (opts.flags?.local) return localBroadcast(this, packet, opts);
@@ -142,6 +143,14 @@ export class RelayStreamsAdapter extends ClusterAdapter {
       });
     } catch (err) {
       this.#deps.metrics.redisErrors.inc({ client: 'publish' });
+      if (unanswered(err)) {
+        // Redis may still hold it: delivered locally now, it could come back from the stream as a duplicate.
+        throw new RelayError(
+          ErrorCodes.CLUSTER,
+          'the cluster bus (Redis) did not answer in time: the message reaches every member when Redis carries it out, or none',
+          { cause: err },
+        );
+      }
       localBroadcast(this, packet, opts);
       throw new RelayError(
         ErrorCodes.CLUSTER,

@@ -3,6 +3,7 @@ import type { HeldSocket, Holdings } from '../cluster/holdings.js';
 import { DISCONNECT_EVENT, ErrorCodes, RelayError, toErrorBody } from '../errors.js';
 import type { Logger } from '../log.js';
 import { type SocketView, safeHeaders, type UpstreamReply } from '../upstream/protocol.js';
+import { createRetrier } from '../upstream/retry.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { MAX_ROOMS_PER_SOCKET } from './builtins.js';
 import type { RelayOps } from './ops.js';
@@ -18,9 +19,18 @@ export type EventForwarder = (
 
 /** Keys of `socket.data` the relay owns (set by JWT auth): a backend's `data` cannot overwrite them. */
 const RELAY_DATA_KEYS = ['userId', 'tokenExpiresAt'] as const;
-/** Handshake `auth` keys Socket.IO itself uses for connection state recovery: not for backends. */
 /** Handshake `auth` keys a backend never sees: the recovery session, and the client's credentials. */
 const HIDDEN_AUTH_KEYS = new Set(['pid', 'offset', 'token']);
+/**
+ * A disconnect the backend could not take (down, failing, circuit open) is tried again for up to 15
+ * minutes; at most 100,000 wait at once (a few hundred bytes each).
+ */
+const DISCONNECT_RETRY = {
+  firstDelayMs: 500,
+  maxDelayMs: 30_000,
+  giveUpAfterMs: 15 * 60_000,
+  maxWaiting: 100_000,
+};
 
 export interface BackendsDeps {
   instanceId: string;
@@ -51,18 +61,29 @@ export function createBackends(deps: BackendsDeps): Backends {
     p.then(done, done);
     return p;
   };
+  const deliver = createRetrier(DISCONNECT_RETRY);
   const sendDisconnect = (namespace: string, socket: SocketView, reason: string) => {
     const upstream = upstreams.get(namespace);
     if (!upstream) return Promise.resolve();
-    return track(upstream.call({ type: 'disconnect', namespace, socket, reason })).then(
-      () => {},
-      (err: unknown) =>
-        deps.log.warn('disconnect not delivered to the backend', {
-          namespace,
-          socketId: socket.id,
-          code: toErrorBody(err).code,
-        }),
-    );
+    const call = () => upstream.call({ type: 'disconnect', namespace, socket, reason });
+    return track(deliver(call)).then((outcome) => {
+      if (outcome.delivered) {
+        if (outcome.attempts > 1) {
+          deps.log.info('disconnect delivered to the backend after retries', {
+            namespace,
+            socketId: socket.id,
+            attempts: outcome.attempts,
+          });
+        }
+        return;
+      }
+      deps.log.error('disconnect not delivered to the backend', {
+        namespace,
+        socketId: socket.id,
+        code: outcome.code,
+        attempts: outcome.attempts,
+      });
+    });
   };
 
   const view = (socket: Socket): SocketView => {

@@ -14,6 +14,10 @@ export interface RedisServer {
   url: string;
   /** Kills it (SIGKILL): with no persistence, everything it held is gone. */
   stop(): Promise<void>;
+  /** Freezes it (SIGSTOP): connections stay open and nothing is answered, as on a hung host. */
+  freeze(): void;
+  /** Lets a frozen one go on (SIGCONT). */
+  thaw(): void;
 }
 
 /** PEM files for a TLS-only redis-server. */
@@ -71,6 +75,8 @@ export async function startRedis(opts: RedisOptions = {}): Promise<RedisServer> 
       child.kill('SIGKILL');
       await exited(child);
     },
+    freeze: () => child.kill('SIGSTOP'),
+    thaw: () => child.kill('SIGCONT'),
   };
 }
 

@@ -108,6 +108,9 @@ async function startWorker(dir: string, redisUrl: string, name: string, mode = '
 describe('backends', () => {
   let redis: RedisServer | undefined;
   let fn: Awaited<ReturnType<typeof startFunction>>;
+  /** A function that answers 503 while `failing`; `delivered` lists the disconnects it took. */
+  let flaky: Awaited<ReturnType<typeof startFunctionServer>>;
+  const flakiness = { failing: false, delivered: [] as string[] };
   let project: string;
   let relays: RelayProcess[] = [];
   let configFile: string;
@@ -118,6 +121,11 @@ describe('backends', () => {
     if (!toolAvailable('redis-server')) return;
     redis = await startRedis();
     fn = await startFunction();
+    flaky = await startFunctionServer(SECRET, (call, reply) => {
+      if (flakiness.failing) return reply(503, { down: true });
+      if (call.type === 'disconnect') flakiness.delivered.push(call.socket.id);
+      return reply(200, call.type === 'event' ? { ack: [{ ok: true }] } : {});
+    });
     project = consumerProject();
     // Nothing listens there: every call to the /dead function fails to connect.
     const deadPort = await freePort();
@@ -130,6 +138,7 @@ describe('backends', () => {
         },
         '/jobs': { join: ['*'], publish: ['*'], upstream: { queue: { timeoutMs: 20_000 } } },
         '/dead': { upstream: { http: { url: `http://127.0.0.1:${deadPort}/`, secret: SECRET } } },
+        '/flaky': { upstream: { http: { url: flaky.url, secret: SECRET, timeoutMs: 1000 } } },
       },
     });
     common = ['--redis-url', redis.url, '--config', configFile, '--instance-timeout', '6000'];
@@ -144,6 +153,7 @@ describe('backends', () => {
     for (const w of workers) w.child.kill('SIGKILL');
     await Promise.all(relays.map((r) => r.stop('SIGKILL')));
     await fn?.close();
+    await flaky?.close();
     await redis?.stop();
     if (project) rmSync(project, { recursive: true, force: true });
   });
@@ -391,6 +401,35 @@ describe('backends', () => {
       Array(2).fill('RLY_ERR_UPSTREAM_UNAVAILABLE: upstream circuit is open after repeated failures'),
     );
     assert.equal(await metric(a, 'relay_upstream_circuit_open', { namespace: '/dead' }), 1);
+  });
+
+  test('HTTP function: a disconnect refused while the circuit is open is retried until the function is back, and delivered once', async (t) => {
+    if (!redis) return t.skip('redis-server is not installed');
+    const [a] = relays as [RelayProcess];
+    const erin = await client(a.url, {}, '/flaky');
+    const id = erin.id as string;
+    assert.deepEqual(await ask(erin, 'ping'), { ok: true });
+    flakiness.failing = true;
+    // Five failures in a row open the namespace's circuit; then calls are refused without being sent.
+    for (let i = 0; i < 5; i++) {
+      const reply = await ask<{ error: { code: string } }>(erin, 'ping');
+      assert.equal(reply.error.code, 'RLY_ERR_UPSTREAM_STATUS');
+    }
+    const refused = await ask<{ error: { message: string } }>(erin, 'ping');
+    assert.match(refused.error.message, /circuit is open/);
+    erin.disconnect();
+    await new Promise((r) => setTimeout(r, 1_500));
+    assert.deepEqual(flakiness.delivered, [], 'nothing delivered while the function fails');
+    flakiness.failing = false;
+    await waitFor(
+      'the disconnect, once the function is back',
+      () => flakiness.delivered.includes(id),
+      30_000,
+    );
+    await new Promise((r) => setTimeout(r, 1_000));
+    assert.deepEqual(flakiness.delivered, [id], 'delivered once');
+    const retried = a.logs.find((l) => l.msg === 'disconnect delivered to the backend after retries');
+    assert.equal(retried?.socketId, id);
   });
 
   test('a drained instance reports its disconnects itself; the recovered socket is a new connect, never an "instance lost"', async (t) => {
