@@ -26,7 +26,7 @@ import { createAdmission } from './relay/admission.js';
 import { createBackends } from './relay/backends.js';
 import { closeAtRate, connections, drainRate } from './relay/disconnect.js';
 import { setupNamespaces } from './relay/namespaces.js';
-import { socketCount } from './relay/one-socket.js';
+import { limitConnects, socketCount } from './relay/one-socket.js';
 import { createRelayOps } from './relay/ops.js';
 import { createTransport } from './transport/transport.js';
 import { createHttpUpstream } from './upstream/http.js';
@@ -123,6 +123,8 @@ export async function createRelay(
       });
     },
   });
+
+  limitConnects(io.engine);
 
   const clusterReady = () => (redis ? redis.isReady() : true);
   const ops = createRelayOps(io, config, {

@@ -34,6 +34,40 @@ export function oneSocketPerConnection(nsp: Namespace, atCapacity: () => boolean
   });
 }
 
+/** CONNECT packets one connection may send: a burst of this many, then this many per second. */
+const CONNECT_BURST = 16;
+const CONNECTS_PER_SECOND = 4;
+
+/** The part of an Engine.IO server and its connections used here. */
+interface EngineServer {
+  on(event: 'connection', listener: (conn: EngineConnection) => void): unknown;
+}
+interface EngineConnection {
+  prependListener(event: 'data', listener: (data: unknown) => void): unknown;
+  close(): void;
+}
+
+/**
+ * Closes a connection that floods CONNECT packets. A client sends one per namespace, and again after a
+ * refusal: a burst of 16 and 4 a second more is plenty. Without this bound, one polling POST of 100,000
+ * CONNECTs carrying a forged recovery `pid` cost 100,000 session reads in Redis, since Socket.IO tries a
+ * restore before any middleware runs. Runs before Socket.IO decodes the packet.
+ */
+export function limitConnects(engine: EngineServer): void {
+  engine.on('connection', (conn) => {
+    let tokens = CONNECT_BURST;
+    let at = Date.now();
+    conn.prependListener('data', (data) => {
+      // A Socket.IO CONNECT is a text packet of type 0.
+      if (typeof data !== 'string' || !data.startsWith('0')) return;
+      const now = Date.now();
+      tokens = Math.min(CONNECT_BURST, tokens + ((now - at) / 1000) * CONNECTS_PER_SECOND) - 1;
+      at = now;
+      if (tokens < 0) conn.close();
+    });
+  });
+}
+
 /** Sockets connected to every namespace of this instance. */
 export function socketCount(namespaces: Iterable<{ sockets: Map<string, Socket> }>): number {
   let count = 0;

@@ -9,7 +9,7 @@ import { ask, client, closeClients, collect, received } from '../helpers/clients
 import { startFunctionServer } from '../helpers/function-server.js';
 import { waitFor } from '../helpers/processes.js';
 import { RawPolling, RawWebSocket } from '../helpers/raw-eio.js';
-import { startRedis } from '../helpers/redis.js';
+import { redisCommand, startRedis } from '../helpers/redis.js';
 import { startRelay, writeConfig } from '../helpers/relay.js';
 
 type Refusal = Error & { data?: { code: string } };
@@ -336,29 +336,63 @@ describe('limits', () => {
     attacker.close();
   });
 
-  test('one polling POST of 1,000 CONNECTs makes one socket; the rest are refused, and sockets count against --max-connections', async (t) => {
+  test('one polling POST of 1,000 CONNECTs makes one socket and closes the connection; sockets count against --max-connections', async (t) => {
     const relay = await startRelay(['--max-connections', '3']);
     t.after(() => relay.stop('SIGKILL'));
     const flood = await RawPolling.open(relay.url);
-    assert.equal(await flood.post(Array.from({ length: 1000 }, () => '40').join('\x1e')), 200);
+    // The first CONNECTs of a burst are answered one by one: one socket, then refusals.
+    assert.equal(await flood.post(Array.from({ length: 3 }, () => '40').join('\x1e')), 200);
     const answers: string[] = [];
     await waitFor('an answer to every CONNECT', async () => {
       answers.push(...(await flood.poll()).packets.filter((p) => p.startsWith('40') || p.startsWith('44')));
-      return answers.length >= 1000;
+      return answers.length >= 3;
     });
     assert.equal(answers.filter((p) => p.startsWith('40{')).length, 1, 'one socket');
     const refusals = answers.filter((p) => p.startsWith('44'));
-    assert.equal(refusals.length, 999);
+    assert.equal(refusals.length, 2);
     assert.ok(
       refusals.every((p) => (JSON.parse(p.slice(2)) as ErrorData).data.code === 'RLY_ERR_BAD_REQUEST'),
     );
+    // A flood closes the connection.
+    await flood.post(Array.from({ length: 1000 }, () => '40').join('\x1e'));
+    await waitFor('the flooding connection closed', async () => (await flood.poll()).status === 400);
     const stats = (await (await fetch(`${relay.adminUrl}/v1/stats`)).json()) as { connections: number };
-    assert.equal(stats.connections, 1);
-    // Two more clients reach the cap of 3; a fourth is refused at the handshake.
-    await client(relay.url, { transports: ['websocket'] });
-    await client(relay.url, { transports: ['websocket'] });
+    assert.equal(stats.connections, 0);
+    // Three clients reach the cap of 3; a fourth is refused at the handshake.
+    for (let i = 0; i < 3; i++) await client(relay.url, { transports: ['websocket'] });
     const fourth = await refused(relay.url, { transports: ['websocket'] });
     assert.match(fourth.message, /RLY_ERR_ADMISSION|websocket error|xhr poll error/);
+  });
+
+  test('a flood of CONNECTs with forged recovery sessions costs a few Redis reads, not one per CONNECT', async (t) => {
+    const redis = await startRedis();
+    t.after(() => redis.stop());
+    const relay = await startRelay(['--redis-url', redis.url]);
+    t.after(() => relay.stop('SIGKILL'));
+    const reads = async () =>
+      Number(
+        /cmdstat_get:calls=(\d+)/.exec(
+          String(await redisCommand(redis.port, ['INFO', 'commandstats'])),
+        )?.[1] ?? 0,
+      );
+    const before = await reads();
+    const flood = await RawPolling.open(relay.url);
+    const forged = (i: number) => `40${JSON.stringify({ pid: `forged-${i}`, offset: '1700000000000-0' })}`;
+    await flood.post(Array.from({ length: 1000 }, (_, i) => forged(i)).join('\x1e'));
+    const closed = await waitFor(
+      'the flooding connection closed',
+      async () => (await flood.poll()).status === 400,
+      5_000,
+    ).then(
+      () => true,
+      () => false,
+    );
+    const cost = (await reads()) - before;
+    t.diagnostic(`${cost} session reads for 1,000 CONNECTs`);
+    assert.ok(cost <= 20, `${cost} session reads for 1,000 CONNECTs`);
+    assert.ok(closed, 'the flooding connection was closed');
+    // Everyone else is served.
+    assert.equal((await ask(await client(relay.url), 'whoami')).ok, true);
   });
 
   test('a socket may join at most 100 rooms', async (t) => {
