@@ -1,4 +1,6 @@
 // Public API: embed the relay in another program, or reuse its config loader and error codes.
+
+export { createRelay, type Relay } from './composition-root.js';
 export { loadConfig, usage } from './config/load.js';
 export type { NamespacePolicy, UpstreamConfig } from './config/namespaces.js';
 export type { RelayConfig, TransportName } from './config/schema.js';
@@ -11,4 +13,3 @@ export {
   RelayError,
 } from './errors.js';
 export { createLogger, type Logger } from './log.js';
-export { createRelay, type Relay } from './relay.js';

@@ -1,7 +1,33 @@
-// The one door to Socket.IO internals that are not in its public types. Everything here was read in
-// socket.io 4.8 / socket.io-adapter 2.5; test/unit/internals.test.ts fails when an upgrade changes it.
-import type { Socket } from 'socket.io';
+// The one door to Socket.IO and Engine.IO internals that are not in their public types. Everything here
+// was read in socket.io 4.8 / engine.io 6.6 / socket.io-adapter 2.5; test/unit/internals.test.ts fails
+// when an upgrade changes it.
+import type { Socket as TcpSocket } from 'node:net';
+import type { Namespace, Server, Socket } from 'socket.io';
 import { Adapter, type BroadcastOptions } from 'socket.io-adapter';
+
+/** Every namespace the server has created. */
+export function namespacesOf(io: Server): Iterable<Namespace> {
+  return (io as unknown as { _nsps: Map<string, Namespace> })._nsps.values();
+}
+
+/** The socket of this id in the namespace, connected or still in its middlewares. */
+export function socketById(nsp: Namespace, id: string): Socket | undefined {
+  const internal = nsp as unknown as {
+    sockets: Map<string, Socket>;
+    _preConnectSockets: Map<string, Socket>;
+  };
+  return internal.sockets.get(id) ?? internal._preConnectSockets.get(id);
+}
+
+/** The WebSocket (from `ws` or uWebSockets.js) under an Engine.IO websocket transport. */
+export function webSocketOf<W>(transport: unknown): W | undefined {
+  return (transport as { socket?: W }).socket;
+}
+
+/** The TCP socket under a `ws` WebSocket. */
+export function tcpOf(ws: unknown): TcpSocket {
+  return (ws as { _socket: TcpSocket })._socket;
+}
 
 /** Packets encoded once for many sockets, and the write options that go with them. */
 export interface PreEncoded {
@@ -39,8 +65,8 @@ export function writePreEncoded(socket: Socket, encoded: PreEncoded): void {
 }
 
 /**
- * The in-memory adapter's local fan-out (replaced on its prototype by Socket.IO's uWS integration with a
- * topic publish), bypassing a cluster adapter's override that would publish again.
+ * The in-memory adapter's local fan-out (a topic publish on a server attached to uWS, see below),
+ * bypassing a cluster adapter's override that would publish again.
  */
 export function localBroadcast(adapter: Adapter, packet: unknown, opts: BroadcastOptions): void {
   Adapter.prototype.broadcast.call(adapter, packet, opts);
@@ -52,11 +78,42 @@ export function socketOfConnection(socket: Socket): string | undefined {
   return client.nsps.get(socket.nsp.name)?.id;
 }
 
-/** Whether a socket of this id is connected to the namespace or still in its middlewares. */
-export function socketAlive(socket: Socket, id: string): boolean {
-  const nsp = socket.nsp as unknown as {
-    sockets: Map<string, Socket>;
-    _preConnectSockets: Map<string, Socket>;
+/** The adapter methods Socket.IO's uWS integration replaces. */
+export type UwsAdapterMethods = Pick<Adapter, 'addAll' | 'del' | 'broadcast'>;
+
+const plain: UwsAdapterMethods = {
+  addAll: Adapter.prototype.addAll,
+  del: Adapter.prototype.del,
+  broadcast: Adapter.prototype.broadcast,
+};
+const methodsByServer = new WeakMap<object, UwsAdapterMethods>();
+
+/**
+ * Socket.IO's uWS integration (`attachApp`) replaces `addAll`, `del` and `broadcast` on the shared
+ * `Adapter.prototype`: every Socket.IO server of the process would then (un)subscribe uWS topics and
+ * publish to the last attached uWS app. This runs `attach`, takes the replaced methods back off the
+ * prototype and keeps them for `io` alone (after `adapt` wraps them): the prototype dispatches by server.
+ */
+export function scopeUwsIntegration(
+  io: Server,
+  attach: () => void,
+  adapt: (patched: UwsAdapterMethods, original: UwsAdapterMethods) => UwsAdapterMethods,
+): void {
+  attach();
+  const patched: UwsAdapterMethods = {
+    addAll: Adapter.prototype.addAll,
+    del: Adapter.prototype.del,
+    broadcast: Adapter.prototype.broadcast,
   };
-  return nsp.sockets.has(id) || nsp._preConnectSockets.has(id);
+  methodsByServer.set(io, adapt(patched, plain));
+  const serverOf = (adapter: Adapter) => methodsByServer.get(adapter.nsp.server) ?? plain;
+  Adapter.prototype.addAll = function (this: Adapter, id, rooms) {
+    return serverOf(this).addAll.call(this, id, rooms);
+  };
+  Adapter.prototype.del = function (this: Adapter, id, room) {
+    return serverOf(this).del.call(this, id, room);
+  };
+  Adapter.prototype.broadcast = function (this: Adapter, packet, opts) {
+    return serverOf(this).broadcast.call(this, packet, opts);
+  };
 }

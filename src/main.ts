@@ -1,8 +1,9 @@
 // Process entry: load config → build relay → signal handlers. Exit 2 on bad config, 1 on a failed start.
+
+import { createRelay } from './composition-root.js';
 import { loadConfig, usage, usesRedis } from './config/load.js';
 import { ConfigError, ErrorCodes, RelayError } from './errors.js';
 import { createLogger } from './log.js';
-import { createRelay } from './relay.js';
 
 async function main(): Promise<void> {
   let loaded: ReturnType<typeof loadConfig>;

@@ -2,6 +2,7 @@
 // turns successive heartbeats into cluster-wide rates) and its largest rooms.
 import type { Server } from 'socket.io';
 import type { RoomSize } from '../cluster/registry.js';
+import { namespacesOf } from '../internals.js';
 import type { Metrics } from '../metrics/registry.js';
 
 /** How many rooms each instance lists in its heartbeat. */
@@ -31,7 +32,7 @@ export async function activityTotals(metrics: Metrics): Promise<ActivityTotals> 
 export function localTopRooms(io: Server, limit = TOP_ROOMS): RoomSize[] {
   // A bounded insertion keeps this O(rooms × limit) instead of sorting every room.
   const top: RoomSize[] = [];
-  for (const nsp of io._nsps.values()) {
+  for (const nsp of namespacesOf(io)) {
     const { rooms, sids } = nsp.adapter;
     for (const [room, sockets] of rooms) {
       if (sids.has(room)) continue;

@@ -31,7 +31,7 @@ export interface Holdings {
   /** Ends this instance's holding of the socket; resolves with its record when this call ended it. */
   release(socketId: string): Promise<HeldSocket | undefined>;
   /** Finds holdings of lost instances and ends them, calling `onLost` for each socket this call ended. */
-  sweep(liveHoldings: ReadonlySet<string>): Promise<number>;
+  sweep(liveHoldings: ReadonlySet<string>, onLost: (socket: HeldSocket) => void): Promise<number>;
 }
 
 // One hash tag for every holdings key: the scripts touch several of them, which a Redis Cluster allows
@@ -73,9 +73,9 @@ return false`;
 export function createHoldings(
   client: RedisClient,
   self: { instanceId: string; bootId: string },
-  deps: { log: Logger; metrics: Metrics; onLost: (socket: HeldSocket) => void },
+  deps: { log: Logger; metrics: Metrics },
 ): Holdings {
-  const holdingId = `${self.instanceId}/${self.bootId}`;
+  const holdingId = holdingIdOf(self);
 
   const release = async (socketId: string, holding: string) => {
     const rec = await client.eval(RELEASE, {
@@ -100,7 +100,7 @@ export function createHoldings(
       return typeof prev === 'string' ? (JSON.parse(prev) as HeldSocket) : undefined;
     },
     release: (socketId) => release(socketId, holdingId),
-    async sweep(liveHoldings) {
+    async sweep(liveHoldings, onLost) {
       let ended = 0;
       for (const holding of await client.sMembers(HOLDINGS_KEY)) {
         if (holding === holdingId || liveHoldings.has(holding)) continue;
@@ -113,7 +113,7 @@ export function createHoldings(
             if (!rec) continue;
             endedHere++;
             deps.metrics.lostDisconnects.inc({ namespace: rec.namespace });
-            deps.onLost(rec);
+            onLost(rec);
           }
         }
         deps.log.info('lost instance swept', { holding, sockets: endedHere });
@@ -124,20 +124,25 @@ export function createHoldings(
   };
 }
 
+/** The id of one life (boot) of an instance: what holds sockets, and what the registry lists as live. */
+export function holdingIdOf(instance: { instanceId: string; bootId: string }): string {
+  return `${instance.instanceId}/${instance.bootId}`;
+}
+
 /** Every heartbeat, ends the holdings of instances no longer live; returns a stop function. */
 export function sweepLostInstances(
   holdings: Holdings,
   liveHoldings: () => Promise<Set<string>>,
   intervalMs: number,
-  onError: (err: unknown) => void,
+  deps: { onLost: (socket: HeldSocket) => void; onError: (err: unknown) => void },
 ): () => void {
   let running = false;
   const timer = setInterval(() => {
     if (running) return;
     running = true;
     liveHoldings()
-      .then((live) => holdings.sweep(live))
-      .catch(onError)
+      .then((live) => holdings.sweep(live, deps.onLost))
+      .catch(deps.onError)
       .finally(() => {
         running = false;
       });

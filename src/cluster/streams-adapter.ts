@@ -82,8 +82,6 @@ export class RelayStreamsAdapter extends ClusterAdapter {
     void deps.subscriber.then((subscriber) =>
       subscriber.subscribe(this.#channels, (payload) => this.#onPubSub(payload), true),
     );
-    // Registered with the namespace itself, so before any other `connection` listener.
-    nsp.on('connection', (socket: Socket) => this.#connected(socket));
   }
 
   /** Called by the stream reader with each entry of this namespace, in stream order. */
@@ -236,7 +234,11 @@ export class RelayStreamsAdapter extends ClusterAdapter {
     if (socket) void this.#deps.sessions.save(socket);
   }
 
-  #connected(socket: Socket): void {
+  /**
+   * A socket is connected: a restored one gets what it missed, in one batch, before anything else is sent
+   * to it; from now on its session is kept up to date. The first connect step of every namespace.
+   */
+  connected(socket: Socket): void {
     const missed = this.#restores.replay(socket.id);
     if (missed.length > 0) {
       this.#deps.batch(socket, () => {

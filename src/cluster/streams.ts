@@ -36,6 +36,8 @@ export interface StreamsClusterOptions {
 /** Cluster mode: a Redis Streams adapter with crash-safe sessions and exact, time-bounded replay. */
 export interface StreamsCluster {
   adapter: NonNullable<ServerOptions['adapter']>;
+  /** The first connect step of every namespace: replays what a restored socket missed, tracks its session. */
+  connected: (socket: Socket) => void;
   sessions: SessionStore;
   /** True once every stream reader has started, and while each reads (or waits out a Redis outage). */
   readerReady(): boolean;
@@ -156,6 +158,7 @@ export function createStreamsCluster(
 
   return {
     adapter: adapter as unknown as NonNullable<ServerOptions['adapter']>,
+    connected: (socket) => (socket.nsp.adapter as unknown as RelayStreamsAdapter).connected(socket),
     sessions,
     readerReady: readersRunning,
     async waitForReader(timeoutMs) {

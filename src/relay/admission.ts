@@ -14,22 +14,25 @@ export interface Admission {
    * the socket being admitted is already among the engine's, so that count cannot decide).
    */
   socketsAtCapacity(): boolean;
+  /** Gives the counts to compare with --max-connections, once the server that has them exists. */
+  count(counts: { connections: () => number; sockets: () => number }): void;
 }
 
-export function createAdmission(
-  config: RelayConfig,
-  state: { isDraining: () => boolean; connections: () => number; sockets: () => number },
-): Admission {
+export function createAdmission(config: RelayConfig, isDraining: () => boolean): Admission {
   const origins = config.corsOrigin ? new Set(config.corsOrigin) : undefined;
+  let counts = { connections: () => 0, sockets: () => 0 };
   const full = (count: number) => config.maxConnections !== undefined && count >= config.maxConnections;
   // Sockets count too: one connection may hold one per namespace.
-  const atCapacity = () => full(Math.max(state.connections(), state.sockets()));
+  const atCapacity = () => full(Math.max(counts.connections(), counts.sockets()));
   return {
     atCapacity,
-    socketsAtCapacity: () => full(state.sockets()),
+    socketsAtCapacity: () => full(counts.sockets()),
+    count(given) {
+      counts = given;
+    },
     allowRequest(req, callback) {
       // Engine.IO answers 403 with this message; the client sees a connect_error and tries elsewhere.
-      if (state.isDraining()) return callback('RLY_ERR_ADMISSION: draining', false);
+      if (isDraining()) return callback('RLY_ERR_ADMISSION: draining', false);
       if (atCapacity()) return callback('RLY_ERR_ADMISSION: at --max-connections', false);
       const origin = req.headers.origin;
       // Browsers always send Origin; CORS headers alone do not stop a WebSocket from another site.

@@ -1,7 +1,7 @@
 import { createRemoteJWKSet, type JWTVerifyGetKey, errors as joseErrors, jwtVerify } from 'jose';
-import type { Namespace, Socket } from 'socket.io';
 import { DISCONNECT_EVENT, ErrorCodes } from '../errors.js';
 import type { Metrics } from '../metrics/registry.js';
+import { type AdmitStep, type ConnectStep, refusal } from './pipeline.js';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -82,11 +82,11 @@ function toAuthError(err: unknown): AuthError {
 }
 
 /**
- * Guards a namespace: a handshake without a valid token gets a connect_error whose `data.code` is
- * RLY_ERR_AUTH; a connection whose token expires is told so (`relay:disconnect`) and closed.
+ * Admits a handshake with a valid token; one without gets a connect_error whose `data.code` is
+ * RLY_ERR_AUTH. The verified identity goes into `socket.data` (and with it into the recovery session).
  */
-export function requireAuth(nsp: Namespace, auth: Authenticator, metrics: Metrics): void {
-  nsp.use((socket, next) => {
+export function authenticate(auth: Authenticator, metrics: Metrics): AdmitStep {
+  return (socket, next) => {
     auth.verify((socket.handshake.auth as Record<string, unknown>).token).then(
       ({ userId, expiresAt, claims }) => {
         // The verified claims travel with the socket (and its recovered session); the token does not.
@@ -94,19 +94,23 @@ export function requireAuth(nsp: Namespace, auth: Authenticator, metrics: Metric
         next();
       },
       (err: AuthError) => {
-        metrics.authFailures.inc({ namespace: nsp.name, reason: err.reason });
-        const refusal = new Error(err.message) as Error & { data: unknown };
-        refusal.data = { code: ErrorCodes.AUTH };
-        next(refusal);
+        metrics.authFailures.inc({ namespace: socket.nsp.name, reason: err.reason });
+        next(refusal(ErrorCodes.AUTH, err.message));
       },
     );
-  });
-  // Recovered sockets skip middlewares but keep their data, expiry included.
-  nsp.on('connection', (socket: Socket) => {
+  };
+}
+
+/**
+ * Tells a socket whose token expires so (`relay:disconnect`) and closes it. Recovered sockets keep their
+ * data, and with it their expiry.
+ */
+export function expireTokens(metrics: Metrics): ConnectStep {
+  return (socket) => {
     const expiresAt = (socket.data as { tokenExpiresAt?: number } | undefined)?.tokenExpiresAt;
     if (expiresAt === undefined) return;
     const expire = () => {
-      metrics.authFailures.inc({ namespace: nsp.name, reason: 'expired' });
+      metrics.authFailures.inc({ namespace: socket.nsp.name, reason: 'expired' });
       socket.emit(DISCONNECT_EVENT, { code: ErrorCodes.AUTH, message: 'auth.token has expired' });
       socket.disconnect(true);
     };
@@ -119,5 +123,5 @@ export function requireAuth(nsp: Namespace, auth: Authenticator, metrics: Metric
     };
     schedule();
     socket.once('disconnect', () => clearTimeout(timer));
-  });
+  };
 }

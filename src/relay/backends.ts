@@ -1,13 +1,13 @@
-import type { Namespace, Socket } from 'socket.io';
+import type { Socket } from 'socket.io';
 import type { HeldSocket, Holdings } from '../cluster/holdings.js';
 import { DISCONNECT_EVENT, ErrorCodes, RelayError, toErrorBody } from '../errors.js';
 import type { Logger } from '../log.js';
 import { type SocketView, safeHeaders, type UpstreamReply } from '../upstream/protocol.js';
 import { createRetrier } from '../upstream/retry.js';
 import type { Upstream } from '../upstream/upstream.js';
-import { MAX_ROOMS_PER_SOCKET } from './builtins.js';
 import type { RelayOps } from './ops.js';
-import { assertRoom, looksLikeSocketId } from './validate.js';
+import { type AdmitStep, type ConnectStep, refusal } from './pipeline.js';
+import { assertJoinable, assertRoom, looksLikeSocketId } from './validate.js';
 
 /** Handles a client event that is not a built-in; `ack` is the client's callback, if it sent one. */
 export type EventForwarder = (
@@ -43,9 +43,19 @@ export interface BackendsDeps {
   saveSession: (socket: Socket) => Promise<void>;
 }
 
+/** A namespace's backend, as steps of the namespace's pipeline. */
+export interface NamespaceBackend {
+  /** The backend's `connect` call decides on each new handshake. */
+  admit: AdmitStep;
+  /** Holds the socket for durable disconnects, applies the accepted reply, reports the disconnect. */
+  connected: ConnectStep;
+  /** Client events that are not built-ins. */
+  forward: EventForwarder;
+}
+
 /** Connects namespaces to their backends: handshakes, events, replies, and every disconnect. */
 export interface Backends {
-  attach(nsp: Namespace, upstream: Upstream): EventForwarder;
+  attach(namespace: string, upstream: Upstream): NamespaceBackend;
   /** Sends the disconnect of a socket whose instance was lost. */
   sendLost(socket: HeldSocket): void;
   /** Resolves once every call in flight has been answered (used while draining). */
@@ -117,16 +127,15 @@ export function createBackends(deps: BackendsDeps): Backends {
       changed = true;
     }
     for (const room of reply.join ?? []) {
-      if (!backendRoom(room, deps.log, namespace)) continue;
-      if (!socket.rooms.has(room) && socket.rooms.size > MAX_ROOMS_PER_SOCKET) {
-        deps.log.warn('backend join ignored: socket is at the room cap', { namespace, room });
-        continue;
+      try {
+        await socket.join(assertJoinable(socket.rooms, room));
+        changed = true;
+      } catch (err) {
+        deps.log.warn('backend join ignored', { namespace, code: toErrorBody(err).code, error: String(err) });
       }
-      await socket.join(room);
-      changed = true;
     }
     for (const room of reply.leave ?? []) {
-      if (room === socket.id || !backendRoom(room, deps.log, namespace)) continue;
+      if (room === socket.id || !leavable(room, deps.log, namespace)) continue;
       await socket.leave(room);
       changed = true;
     }
@@ -160,66 +169,61 @@ export function createBackends(deps: BackendsDeps): Backends {
     await applyActions(socket, reply);
   };
 
-  const refusal = (body: { code: string; message: string }) => {
-    const error = new Error(body.message) as Error & { data: unknown };
-    error.data = { code: body.code };
-    return error;
-  };
-
   return {
-    attach(nsp, upstream) {
-      upstreams.set(nsp.name, upstream);
+    attach(namespace, upstream) {
+      upstreams.set(namespace, upstream);
       const accepted = new WeakMap<Socket, UpstreamReply>();
-      // The backend decides on each new handshake; recovered sockets skip middlewares (see below).
-      nsp.use((socket, next) => {
-        void admit(socket, upstream).then((answer) => {
-          if ('refused' in answer) return next(refusal(answer.refused));
-          accepted.set(socket, answer.reply);
-          next();
-          // A client that leaves during the handshake never connects; the backend accepted it all the same.
-          setImmediate(() => {
-            if (!socket.connected) void track(end(nsp.name, view(socket), 'transport close'));
+      return {
+        // The backend decides on each new handshake; recovered sockets skip admission (see `connected`).
+        admit(socket, next) {
+          void admit(socket, upstream).then((answer) => {
+            if ('refused' in answer) return next(refusal(answer.refused.code, answer.refused.message));
+            accepted.set(socket, answer.reply);
+            next();
+            // A client that leaves during the handshake never connects; the backend accepted it all the same.
+            setImmediate(() => {
+              if (!socket.connected) void track(end(namespace, view(socket), 'transport close'));
+            });
           });
-        });
-      });
-      nsp.on('connection', (socket: Socket) => {
-        // A new socket was held before its `connect` call; a recovered one is held before anything else.
-        const claimed = socket.recovered ? claim(socket) : Promise.resolve();
-        // 'disconnecting' still has the socket's rooms.
-        socket.once('disconnecting', (reason: string) => {
-          const snapshot = view(socket);
-          // Tracked from here: a drain waits for the release and the call, not only the call.
-          void track(claimed.then(() => end(nsp.name, snapshot, reason)));
-        });
-        if (!socket.recovered) {
-          const reply = accepted.get(socket);
-          if (reply) applyActions(socket, reply).catch((err: unknown) => logApplyError(err, socket));
-          return;
-        }
-        // A recovered socket is a new connection for the backend, which may still refuse it.
-        void claimed
-          .then(() => track(upstream.call({ type: 'connect', namespace: nsp.name, socket: view(socket) })))
-          .then((reply) => {
-            if (reply.accept === false) {
-              socket.emit(DISCONNECT_EVENT, rejection(reply));
-              socket.disconnect(true);
-              return;
-            }
-            return apply(socket, reply);
-          })
-          .catch((err: unknown) => logApplyError(err, socket));
-      });
-
-      return (socket, event, args, ack) => {
-        track(upstream.call({ type: 'event', namespace: nsp.name, socket: view(socket), event, args }))
-          .then(async (reply) => {
-            await apply(socket, reply);
-            ack?.(...(reply.ack ?? []));
-          })
-          .catch((err: unknown) => {
-            if (!(err instanceof RelayError)) logApplyError(err, socket);
-            ack?.({ ok: false, error: toErrorBody(err) });
+        },
+        connected(socket) {
+          // A new socket was held before its `connect` call; a recovered one is held before anything else.
+          const claimed = socket.recovered ? claim(socket) : Promise.resolve();
+          // 'disconnecting' still has the socket's rooms.
+          socket.once('disconnecting', (reason: string) => {
+            const snapshot = view(socket);
+            // Tracked from here: a drain waits for the release and the call, not only the call.
+            void track(claimed.then(() => end(namespace, snapshot, reason)));
           });
+          if (!socket.recovered) {
+            const reply = accepted.get(socket);
+            if (reply) applyActions(socket, reply).catch((err: unknown) => logApplyError(err, socket));
+            return;
+          }
+          // A recovered socket is a new connection for the backend, which may still refuse it.
+          void claimed
+            .then(() => track(upstream.call({ type: 'connect', namespace, socket: view(socket) })))
+            .then((reply) => {
+              if (reply.accept === false) {
+                socket.emit(DISCONNECT_EVENT, rejection(reply));
+                socket.disconnect(true);
+                return;
+              }
+              return apply(socket, reply);
+            })
+            .catch((err: unknown) => logApplyError(err, socket));
+        },
+        forward(socket, event, args, ack) {
+          track(upstream.call({ type: 'event', namespace, socket: view(socket), event, args }))
+            .then(async (reply) => {
+              await apply(socket, reply);
+              ack?.(...(reply.ack ?? []));
+            })
+            .catch((err: unknown) => {
+              if (!(err instanceof RelayError)) logApplyError(err, socket);
+              ack?.({ ok: false, error: toErrorBody(err) });
+            });
+        },
       };
     },
     sendLost(socket) {
@@ -315,15 +319,16 @@ function rejection(reply: UpstreamReply): { code: string; message: string } {
   };
 }
 
-function backendRoom(room: string, log: Logger, namespace: string): boolean {
+/** A room a backend may make a socket leave: a valid name, and not a socket's own id room. */
+function leavable(room: string, log: Logger, namespace: string): boolean {
   try {
     assertRoom(room);
   } catch {
-    log.warn('backend join/leave ignored: bad room name', { namespace });
+    log.warn('backend leave ignored: bad room name', { namespace });
     return false;
   }
   if (looksLikeSocketId(room)) {
-    log.warn('backend join/leave ignored: room shaped like a socket id', { namespace, room });
+    log.warn('backend leave ignored: room shaped like a socket id', { namespace, room });
     return false;
   }
   return true;

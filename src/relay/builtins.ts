@@ -5,12 +5,11 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { EventForwarder } from './backends.js';
 import type { RelayOps } from './ops.js';
+import type { ConnectStep } from './pipeline.js';
 import type { CompiledPolicy } from './policy.js';
-import { assertData, assertPublish, assertRoom, looksLikeSocketId } from './validate.js';
+import { assertData, assertJoinable, assertPublish, assertRoom } from './validate.js';
 
 export const BUILTIN_EVENTS = ['join', 'leave', 'publish', 'whoami'] as const;
-/** Named rooms one socket may be in (its own id room aside): bounds memory and session size. */
-export const MAX_ROOMS_PER_SOCKET = 100;
 type Builtin = (typeof BUILTIN_EVENTS)[number];
 const builtinSet: ReadonlySet<string> = new Set(BUILTIN_EVENTS);
 
@@ -40,25 +39,13 @@ export interface BuiltinDeps {
  * instead of closures per socket: those cost about 1 KB per connection. Last in the chain, every event
  * has passed the rate limit first (a catch-all `onAny` listener runs before middleware).
  */
-export function createBuiltins(namespace: string, deps: BuiltinDeps): (socket: Socket) => void {
+export function createBuiltins(namespace: string, deps: BuiltinDeps): ConnectStep {
   const handlers: Record<
     Builtin,
     (socket: Socket, args: unknown[]) => Promise<Record<string, unknown>> | Record<string, unknown>
   > = {
     async join(socket, [room]) {
-      const name = assertRoom(room);
-      if (looksLikeSocketId(name)) {
-        throw new RelayError(
-          ErrorCodes.ROOM_RESERVED,
-          'rooms shaped like socket ids are reserved for direct messages',
-        );
-      }
-      if (!socket.rooms.has(name) && socket.rooms.size > MAX_ROOMS_PER_SOCKET) {
-        throw new RelayError(
-          ErrorCodes.TOO_MANY_ROOMS,
-          `a socket may join at most ${MAX_ROOMS_PER_SOCKET} rooms`,
-        );
-      }
+      const name = assertJoinable(socket.rooms, room);
       if (!deps.policy.allowsJoin(name)) {
         throw new RelayError(
           ErrorCodes.FORBIDDEN,

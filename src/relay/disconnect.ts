@@ -1,4 +1,5 @@
 import type { Server } from 'socket.io';
+import { namespacesOf } from '../internals.js';
 
 /** Floor of the default drain rate: below this, spreading disconnects buys nothing. */
 const MIN_DEFAULT_RATE = 200;
@@ -21,7 +22,7 @@ export function drainRate(
 /** Every client connection of the server (one per client, whatever its namespaces). */
 export function connections(io: Server): Set<{ close(): void }> {
   const conns = new Set<{ close(): void }>();
-  for (const nsp of io._nsps.values()) for (const socket of nsp.sockets.values()) conns.add(socket.conn);
+  for (const nsp of namespacesOf(io)) for (const socket of nsp.sockets.values()) conns.add(socket.conn);
   return conns;
 }
 

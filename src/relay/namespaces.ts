@@ -1,78 +1,92 @@
-import type { Namespace, Server, Socket } from 'socket.io';
+import type { Server, Socket } from 'socket.io';
 import type { RelayConfig } from '../config/schema.js';
 import { ErrorCodes } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
-import { createAuthenticator, requireAuth } from './auth.js';
-import type { EventForwarder } from './backends.js';
+import { authenticate, createAuthenticator, expireTokens } from './auth.js';
+import type { NamespaceBackend } from './backends.js';
 import { createBuiltins } from './builtins.js';
 import { oneSocketPerConnection } from './one-socket.js';
 import type { RelayOps } from './ops.js';
+import { type AdmitStep, type ConnectStep, installPipeline, refusal } from './pipeline.js';
 import { compilePolicy } from './policy.js';
 import { limitRate } from './rate-limit.js';
 
-/** Creates every configured namespace with its policy; `/` refuses clients when the config leaves it out. */
-export function setupNamespaces(
-  io: Server,
-  config: RelayConfig,
-  deps: {
-    ops: RelayOps;
-    metrics: Metrics;
-    log: Logger;
-    saveSession: (socket: Socket) => Promise<void>;
-    /** The backend of a namespace that has an `upstream`, wired by the caller. */
-    upstreamOf: (nsp: Namespace) => EventForwarder | undefined;
-    /** True while the instance's sockets are at --max-connections. */
-    atCapacity: () => boolean;
-  },
-): void {
+export interface NamespaceDeps {
+  ops: RelayOps;
+  metrics: Metrics;
+  log: Logger;
+  saveSession: (socket: Socket) => Promise<void>;
+  /** True while the instance's sockets are at --max-connections. */
+  atCapacity: () => boolean;
+  /** The cluster's first connect step: recovery's replay (Redis Streams only). */
+  replay: ConnectStep | undefined;
+  /** The transport's connect step, if it has one. */
+  transportConnected: ConnectStep | undefined;
+  /** The backend of a namespace that has an `upstream`. */
+  backendOf: (namespace: string) => NamespaceBackend | undefined;
+}
+
+/**
+ * Creates every configured namespace with its pipeline, the one place that says in which order a socket
+ * meets the relay's modules. `/` refuses clients when the config leaves it out.
+ */
+export function setupNamespaces(io: Server, config: RelayConfig, deps: NamespaceDeps): void {
   const authenticator = createAuthenticator({
     secret: config.jwtSecret,
     jwksUrl: config.jwtJwksUrl,
     audience: config.jwtAudience,
     issuer: config.jwtIssuer,
   });
+  const optional = <T>(step: T | undefined | false): T[] => (step ? [step] : []);
   for (const [name, policy] of Object.entries(config.namespaces)) {
-    const compiled = compilePolicy(policy);
-    const nsp = io.of(name);
-    // First: a refused CONNECT costs no token check and no backend call.
-    oneSocketPerConnection(nsp, deps.atCapacity);
-    if (authenticator) requireAuth(nsp, authenticator, deps.metrics);
-    // After auth: the backend sees the verified userId in socket.data.
-    const handleEvents = createBuiltins(name, {
-      instanceId: config.instanceId,
-      transport: config.transport,
-      policy: compiled,
-      ops: deps.ops,
-      metrics: deps.metrics,
-      log: deps.log,
-      saveSession: deps.saveSession,
-      forward: deps.upstreamOf(nsp),
-      maxPayload: config.maxPayload,
-    });
-    nsp.on('connection', (socket: Socket) => {
-      countConnection(socket, deps.metrics);
+    const backend = deps.backendOf(name);
+    const admit: AdmitStep[] = [
+      // First: a refused CONNECT costs no token check and no backend call.
+      oneSocketPerConnection(deps.atCapacity),
+      // Before the backend: its `connect` call sees the verified user in socket.data.
+      ...optional(authenticator && authenticate(authenticator, deps.metrics)),
+      ...optional(backend?.admit),
+    ];
+    const connect: ConnectStep[] = [
+      // First: a restored socket gets what it missed before anything else is sent to it.
+      ...optional(deps.replay),
+      ...optional(deps.transportConnected),
+      countConnection(deps.metrics),
+      ...optional(authenticator && expireTokens(deps.metrics)),
+      ...optional(backend?.connected),
       // Before the event handling: refused events reach neither a built-in nor the backend.
-      if (config.rateLimit !== undefined) limitRate(socket, config.rateLimit, deps.metrics);
-      handleEvents(socket);
-    });
+      ...optional(config.rateLimit !== undefined && limitRate(config.rateLimit, deps.metrics)),
+      createBuiltins(name, {
+        instanceId: config.instanceId,
+        transport: config.transport,
+        policy: compilePolicy(policy),
+        ops: deps.ops,
+        metrics: deps.metrics,
+        log: deps.log,
+        saveSession: deps.saveSession,
+        forward: backend?.forward,
+        maxPayload: config.maxPayload,
+      }),
+    ];
+    installPipeline(io.of(name), { admit, connect });
   }
   if (!Object.hasOwn(config.namespaces, '/')) {
-    io.of('/').use((_socket, next) => {
-      const err = new Error('namespace "/" is not configured') as Error & { data: unknown };
-      err.data = { code: ErrorCodes.UNKNOWN_NAMESPACE };
-      next(err);
-    });
+    const unconfigured: AdmitStep = (_socket, next) =>
+      next(refusal(ErrorCodes.UNKNOWN_NAMESPACE, 'namespace "/" is not configured'));
+    installPipeline(io.of('/'), { admit: [unconfigured], connect: [] });
   }
 }
 
-function countConnection(socket: Socket, metrics: Metrics): void {
-  const namespace = socket.nsp.name;
-  metrics.connectionsOpened.inc({ namespace });
-  metrics.connections.inc({ namespace });
-  socket.once('disconnect', () => metrics.connections.dec({ namespace }));
-  const auth = socket.handshake.auth as Record<string, unknown>;
-  if (typeof auth.pid === 'string' && typeof auth.offset === 'string') {
-    metrics.recoveries.inc({ namespace, result: socket.recovered ? 'succeeded' : 'failed' });
-  }
+function countConnection(metrics: Metrics): ConnectStep {
+  return (socket) => {
+    const namespace = socket.nsp.name;
+    metrics.connectionsOpened.inc({ namespace });
+    metrics.connections.inc({ namespace });
+    socket.once('disconnect', () => metrics.connections.dec({ namespace }));
+    const auth = socket.handshake.auth as Record<string, unknown>;
+    if (typeof auth.pid === 'string' && typeof auth.offset === 'string') {
+      metrics.recoveries.inc({ namespace, result: socket.recovered ? 'succeeded' : 'failed' });
+    }
+  };
 }

@@ -1,37 +1,33 @@
-import type { Namespace, Socket } from 'socket.io';
-import { type ErrorCode, ErrorCodes } from '../errors.js';
-import { socketAlive, socketOfConnection } from '../internals.js';
+import type { Socket } from 'socket.io';
+import { ErrorCodes } from '../errors.js';
+import { socketById, socketOfConnection } from '../internals.js';
+import { type AdmitStep, refusal } from './pipeline.js';
 
 /** The socket each client connection has started in each namespace (the Socket.IO client object is the key). */
 const started = new WeakMap<object, Map<string, string>>();
 
 /**
- * A middleware that gives each client connection at most one socket per namespace, and refuses new
- * sockets while the instance is at --max-connections. Socket.IO itself lets one connection open any
- * number of sockets in a namespace: one long-polling POST of repeated CONNECT packets made 100,000 of them,
- * whatever the connection cap was.
+ * Admits at most one socket per namespace per client connection, and no new socket while the instance is
+ * at --max-connections. Socket.IO itself lets one connection open any number of sockets in a namespace:
+ * one long-polling POST of repeated CONNECT packets made 100,000 of them, whatever the connection cap was.
  */
-export function oneSocketPerConnection(nsp: Namespace, atCapacity: () => boolean): void {
-  nsp.use((socket, next) => {
-    const refuse = (code: ErrorCode, message: string) => {
-      const err = new Error(message) as Error & { data: unknown };
-      err.data = { code };
-      next(err);
-    };
-    if (atCapacity()) return refuse(ErrorCodes.ADMISSION, 'at --max-connections');
+export function oneSocketPerConnection(atCapacity: () => boolean): AdmitStep {
+  return (socket, next) => {
+    if (atCapacity()) return next(refusal(ErrorCodes.ADMISSION, 'at --max-connections'));
+    const namespace = socket.nsp.name;
     const client = socket.client as object;
     let mine = started.get(client);
     if (!mine) {
       mine = new Map();
       started.set(client, mine);
     }
-    const other = socketOfConnection(socket) ?? mine.get(nsp.name);
-    if (other !== undefined && other !== socket.id && socketAlive(socket, other)) {
-      return refuse(ErrorCodes.BAD_REQUEST, `this connection already has a socket in ${nsp.name}`);
+    const other = socketOfConnection(socket) ?? mine.get(namespace);
+    if (other !== undefined && other !== socket.id && socketById(socket.nsp, other)) {
+      return next(refusal(ErrorCodes.BAD_REQUEST, `this connection already has a socket in ${namespace}`));
     }
-    mine.set(nsp.name, socket.id);
+    mine.set(namespace, socket.id);
     next();
-  });
+  };
 }
 
 /** CONNECT packets one connection may send: a burst of this many, then this many per second. */

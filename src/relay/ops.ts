@@ -3,6 +3,7 @@ import type { BroadcastOptions } from 'socket.io-adapter';
 import { PacketType } from 'socket.io-parser';
 import type { RelayConfig } from '../config/schema.js';
 import { ErrorCodes, RelayError } from '../errors.js';
+import { namespacesOf } from '../internals.js';
 import type { Metrics } from '../metrics/registry.js';
 import { assertData, assertEvent, assertRoom, looksLikeSocketId } from './validate.js';
 
@@ -122,7 +123,7 @@ export function createRelayOps(
     localStats() {
       let connections = 0;
       let rooms = 0;
-      for (const nsp of io._nsps.values()) {
+      for (const nsp of namespacesOf(io)) {
         connections += nsp.sockets.size;
         for (const room of nsp.adapter.rooms.keys()) if (!nsp.adapter.sids.has(room)) rooms++;
       }

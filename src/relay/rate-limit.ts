@@ -1,6 +1,7 @@
 import type { Socket } from 'socket.io';
 import { DISCONNECT_EVENT, ErrorCodes } from '../errors.js';
 import type { Metrics } from '../metrics/registry.js';
+import type { ConnectStep } from './pipeline.js';
 
 /**
  * A token bucket per socket on every incoming event: `rate` events per second, bursts up to twice that.
@@ -8,7 +9,11 @@ import type { Metrics } from '../metrics/registry.js';
  * four times the rate refused within one second (it sends at over five times the rate) is told why
  * (`relay:disconnect`) and disconnected.
  */
-export function limitRate(socket: Socket, rate: number, metrics: Metrics): void {
+export function limitRate(rate: number, metrics: Metrics): ConnectStep {
+  return (socket) => limitSocket(socket, rate, metrics);
+}
+
+function limitSocket(socket: Socket, rate: number, metrics: Metrics): void {
   const capacity = rate * 2;
   const abuse = rate * 4;
   let tokens = capacity;

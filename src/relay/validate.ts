@@ -28,6 +28,30 @@ export function looksLikeSocketId(room: string): boolean {
   return SOCKET_ID_SHAPE.test(room);
 }
 
+/** Named rooms one socket may be in (its own id room aside): bounds memory and session size. */
+export const MAX_ROOMS_PER_SOCKET = 100;
+
+/**
+ * The rules for a room a socket joins, whoever asks (the client or its backend): a valid name, not shaped
+ * like a socket id (those rooms are for direct messages), within the socket's room cap.
+ */
+export function assertJoinable(rooms: ReadonlySet<string>, room: unknown): string {
+  const name = assertRoom(room);
+  if (looksLikeSocketId(name)) {
+    throw new RelayError(
+      ErrorCodes.ROOM_RESERVED,
+      'rooms shaped like socket ids are reserved for direct messages',
+    );
+  }
+  if (!rooms.has(name) && rooms.size > MAX_ROOMS_PER_SOCKET) {
+    throw new RelayError(
+      ErrorCodes.TOO_MANY_ROOMS,
+      `a socket may join at most ${MAX_ROOMS_PER_SOCKET} rooms`,
+    );
+  }
+  return name;
+}
+
 export function assertRoom(room: unknown): string {
   if (typeof room !== 'string' || room.length === 0 || room.length > MAX_ROOM_LENGTH) {
     throw new RelayError(

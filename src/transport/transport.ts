@@ -22,6 +22,8 @@ export interface PublicTransport {
   stopAccepting(): void;
   /** Runs `write`, whose writes to the socket's connection go out in as few system calls as possible. */
   batch(socket: Socket, write: () => void): void;
+  /** What the transport needs done for each connected socket, right after recovery's replay. */
+  connected?: (socket: Socket) => void;
 }
 
 /**

@@ -2,8 +2,9 @@
 
 import uWS from 'uWebSockets.js';
 import type { Server, ServerOptions, Socket } from 'socket.io';
-import { Adapter, type Room, type SocketId } from 'socket.io-adapter';
+import type { Adapter, Room, SocketId } from 'socket.io-adapter';
 import { ErrorCodes, RelayError } from '../errors.js';
+import { scopeUwsIntegration, socketById, type UwsAdapterMethods, webSocketOf } from '../internals.js';
 import {
   type BackpressurePolicy,
   type EngineTransport,
@@ -24,9 +25,11 @@ export function createUwsTransport(): PublicTransport {
     attach(io: Server, page: Page, backpressure: BackpressurePolicy) {
       // 0: no limit. uWS would skip (lose) sends to a socket over its limit, even mid-replay; the guard
       // closes such a socket instead. Engine.IO passes the option on; Socket.IO's type does not list it.
-      const { addAll, del } = Adapter.prototype;
-      io.attachApp(app, { maxBackpressure: 0 } as Partial<ServerOptions>);
-      skipClosedWebSockets({ addAll, del });
+      scopeUwsIntegration(
+        io,
+        () => io.attachApp(app, { maxBackpressure: 0 } as Partial<ServerOptions>),
+        skipClosedWebSockets,
+      );
       new SlowConsumerGuard(backpressure, uwsBuffer).watch(io);
       app.get('/', (res) => {
         res.writeHeader('content-type', page.contentType).end(page.body);
@@ -34,8 +37,8 @@ export function createUwsTransport(): PublicTransport {
       app.any('/*', (res) => {
         res.writeStatus('404 Not Found').writeHeader('content-type', 'text/plain').end('not found');
       });
-      subscribeRecoveredSockets(io);
     },
+    connected: subscribeRecovered,
     listen(host: string, port: number) {
       return new Promise<number>((resolve, reject) => {
         app.listen(host, port, (token) => {
@@ -83,50 +86,39 @@ const uwsBuffer: WebSocketBuffer = {
  * are joined in the Socket constructor, before the socket is registered, so the patched `addAll` never
  * subscribes the uWS connection to the namespace or room topics and live broadcasts would miss them.
  */
-function subscribeRecoveredSockets(io: Server): void {
-  const onConnection = (socket: Socket) => {
-    if (!socket.recovered) return;
-    if (socket.conn.transport.name === 'websocket') subscribeAll(socket);
-    else socket.conn.once('upgrade', () => subscribeAll(socket));
-  };
-  for (const nsp of io._nsps.values()) nsp.on('connection', onConnection);
-  io.on('new_namespace', (nsp) => nsp.on('connection', onConnection));
+function subscribeRecovered(socket: Socket): void {
+  if (!socket.recovered) return;
+  if (socket.conn.transport.name === 'websocket') subscribeAll(socket);
+  else socket.conn.once('upgrade', () => subscribeAll(socket));
 }
 
 function subscribeAll(socket: Socket): void {
   if (!socket.connected) return;
-  // The engine's websocket transport keeps the uWS WebSocket as `socket`; it is not in the public types.
-  const ws = (socket.conn.transport as unknown as { socket: uWS.WebSocket<unknown> }).socket;
+  const ws = webSocketOf<uWS.WebSocket<unknown>>(socket.conn.transport);
+  if (!ws) return;
   const nsp = socket.nsp.name;
   ws.subscribe(nsp);
   for (const room of socket.rooms) ws.subscribe(`${nsp}${TOPIC_SEPARATOR}${room}`);
 }
 
-/** The adapter methods socket.io's uWS integration patches to (un)subscribe a socket's WebSocket. */
-type RoomMethods = Pick<Adapter, 'addAll' | 'del'>;
-
 /**
  * Works around socket.io's uWS integration for joins and leaves that land after the client left (a
- * backend's reply to a handshake, say): its patched `addAll` and `del` (un)subscribe the socket's uWS
- * WebSocket, and a closed uWS WebSocket throws on any access. Such a socket is about to be cleaned up;
- * its rooms change without the (un)subscription.
+ * backend's reply to a handshake, say): its `addAll` and `del` (un)subscribe the socket's uWS WebSocket,
+ * and a closed uWS WebSocket throws on any access. Such a socket is about to be cleaned up; its rooms
+ * change without the (un)subscription.
  */
-function skipClosedWebSockets(plain: RoomMethods): void {
-  const subscribing: RoomMethods = { addAll: Adapter.prototype.addAll, del: Adapter.prototype.del };
-  const methods = (adapter: Adapter, id: SocketId): RoomMethods => {
-    // Connected sockets, and those still in the namespace's middlewares (not in the public types).
-    const nsp = adapter.nsp as unknown as {
-      sockets: Map<SocketId, Socket>;
-      _preConnectSockets: Map<SocketId, Socket>;
-    };
-    const socket = nsp.sockets.get(id) ?? nsp._preConnectSockets.get(id);
-    const transport = socket?.conn.transport as UwsEngineTransport | undefined;
-    return transport?.name === 'websocket' && transport.readyState === 'closed' ? plain : subscribing;
+function skipClosedWebSockets(uws: UwsAdapterMethods, plain: UwsAdapterMethods): UwsAdapterMethods {
+  const closed = (adapter: Adapter, id: SocketId) => {
+    const transport = socketById(adapter.nsp, id)?.conn.transport as UwsEngineTransport | undefined;
+    return transport?.name === 'websocket' && transport.readyState === 'closed';
   };
-  Adapter.prototype.addAll = function (this: Adapter, id: SocketId, rooms: Set<Room>) {
-    return methods(this, id).addAll.call(this, id, rooms);
-  };
-  Adapter.prototype.del = function (this: Adapter, id: SocketId, room: Room) {
-    return methods(this, id).del.call(this, id, room);
+  return {
+    addAll(this: Adapter, id: SocketId, rooms: Set<Room>) {
+      return (closed(this, id) ? plain : uws).addAll.call(this, id, rooms);
+    },
+    del(this: Adapter, id: SocketId, room: Room) {
+      return (closed(this, id) ? plain : uws).del.call(this, id, room);
+    },
+    broadcast: uws.broadcast,
   };
 }

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo, Socket } from 'node:net';
 import type { Server } from 'socket.io';
 import { ErrorCodes, RelayError } from '../errors.js';
+import { tcpOf, webSocketOf } from '../internals.js';
 import {
   type BackpressurePolicy,
   type EngineSocket,
@@ -55,7 +56,7 @@ export function createWsTransport(): PublicTransport {
       // Engine.IO sends the first packet at once and queues the rest for one corked send (corkBatches).
       const transport = socket.conn.transport;
       if (transport.name !== 'websocket') return write();
-      corked(socketOf(transport)._socket, write);
+      corked(tcpOf(socketOf(transport)), write);
     },
   };
 }
@@ -72,8 +73,6 @@ const LISTEN_BACKLOG = 65_535;
 interface WsSocket {
   bufferedAmount: number;
   terminate(): void;
-  /** The TCP socket (not in the public types). */
-  _socket: Socket;
 }
 
 /**
@@ -87,7 +86,7 @@ function corkBatches(transport: EngineTransport): void {
   const send = transport.send.bind(transport);
   transport.send = (packets: Parameters<EngineTransport['send']>[0]) => {
     if (packets.length < 2) return send(packets);
-    corked(socketOf(transport)._socket, () => send(packets));
+    corked(tcpOf(socketOf(transport)), () => send(packets));
   };
 }
 
@@ -101,8 +100,7 @@ function corked(tcp: Socket, write: () => void): void {
   }
 }
 
-/** Engine.IO's websocket transport keeps the `ws` WebSocket as `socket` (not in its public types). */
-const socketOf = (transport: unknown) => (transport as { socket: WsSocket }).socket;
+const socketOf = (transport: unknown) => webSocketOf<WsSocket>(transport) as WsSocket;
 
 const wsBuffer: WebSocketBuffer = {
   bufferedAmount: (transport) => socketOf(transport).bufferedAmount,

@@ -16,20 +16,21 @@ describe('socket holdings', () => {
     metrics: createMetrics({ instanceId: 't', transport: 'uws' }),
     log: createLogger('t', () => {}),
   };
-  /** Holdings whose lost sockets are appended to `lost`, by id. */
-  const holdings = (c: RedisClient, instanceId: string, bootId: string, lost: string[]): Holdings =>
-    createHoldings(c, { instanceId, bootId }, { ...deps, onLost: (s: HeldSocket) => lost.push(s.id) });
+  const holdings = (c: RedisClient, instanceId: string, bootId: string): Holdings =>
+    createHoldings(c, { instanceId, bootId }, deps);
+  /** Collects the ids of the sockets a sweep ended. */
+  const into = (lost: string[]) => (s: HeldSocket) => lost.push(s.id);
 
   test('two instances sweeping one lost instance end each of its sockets once', async (t) => {
     if (!redis.server) return t.skip('redis-server is not installed');
-    const lost = holdings(redis.client, 'L', 'l1', []);
+    const lost = holdings(redis.client, 'L', 'l1');
     const ids = Array.from({ length: 500 }, (_, i) => `lost-${i}`);
     await Promise.all(ids.map((id) => lost.claim(socket(id))));
     const byA: string[] = [];
     const byB: string[] = [];
     const [endedA, endedB] = await Promise.all([
-      holdings(redis.client, 'A', 'a1', byA).sweep(new Set(['B/b1'])),
-      holdings(redis.client, 'B', 'b1', byB).sweep(new Set(['A/a1'])),
+      holdings(redis.client, 'A', 'a1').sweep(new Set(['B/b1']), into(byA)),
+      holdings(redis.client, 'B', 'b1').sweep(new Set(['A/a1']), into(byB)),
     ]);
     assert.equal(endedA + endedB, 500);
     assert.deepEqual([...byA, ...byB].sort(), [...ids].sort());
@@ -39,7 +40,7 @@ describe('socket holdings', () => {
   test('a claim landing while its holding is swept is ended too, not left behind', async (t) => {
     if (!redis.server) return t.skip('redis-server is not installed');
     // An instance found lost while still alive (cut off from Redis past the timeout) keeps claiming.
-    const late = holdings(redis.client, 'X', 'x1', []);
+    const late = holdings(redis.client, 'X', 'x1');
     await late.claim(socket('early'));
     let claimed = false;
     // The sweeper's Redis client: the first time the holding looks empty, the late claim lands.
@@ -60,8 +61,8 @@ describe('socket holdings', () => {
       },
     });
     const ended: string[] = [];
-    await holdings(racing, 'S', 's1', ended).sweep(new Set());
-    await holdings(redis.client, 'S', 's1', ended).sweep(new Set());
+    await holdings(racing, 'S', 's1').sweep(new Set(), into(ended));
+    await holdings(redis.client, 'S', 's1').sweep(new Set(), into(ended));
     assert.ok(claimed, 'the late claim was made during the sweep');
     assert.deepEqual(ended, ['early', 'late']);
   });

@@ -1,12 +1,21 @@
 // The Socket.IO internals the relay relies on (src/internals.ts): an upgrade that changes them fails here
 // rather than in a replay.
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { Server } from 'socket.io';
 import { Adapter } from 'socket.io-adapter';
-import { preEncode } from '../../src/internals.js';
+import {
+  namespacesOf,
+  preEncode,
+  scopeUwsIntegration,
+  socketById,
+  tcpOf,
+  webSocketOf,
+} from '../../src/internals.js';
 
 test('a broadcast packet is encoded once, with the ws transport frame precomputed', () => {
   // Not attached to any server: nothing to close.
@@ -24,4 +33,48 @@ test('the methods the relay calls outside the public types still exist', () => {
   assert.equal(typeof Client.prototype.writeToEngine, 'function');
   assert.equal(typeof (Adapter.prototype as unknown as Record<string, unknown>)._encode, 'function');
   assert.equal(typeof Adapter.prototype.broadcast, 'function');
+});
+
+test('namespaces, sockets in middlewares, and the WebSockets under a transport are where the relay reads them', () => {
+  const io = new Server();
+  const nsp = io.of('/app');
+  assert.deepEqual(
+    [...namespacesOf(io)].map((n) => n.name),
+    ['/', '/app'],
+  );
+  assert.equal(socketById(nsp, 'nobody'), undefined, 'reads both maps without throwing');
+
+  const require = createRequire(import.meta.url);
+  const engineDir = dirname(require.resolve('engine.io'));
+  const { WebSocket: WebSocketTransport } = require(join(engineDir, 'transports', 'websocket.js')) as {
+    WebSocket: new (req: unknown) => unknown;
+  };
+  const ws = new EventEmitter();
+  const transport = new WebSocketTransport({ websocket: ws, _query: {} });
+  assert.equal(webSocketOf(transport), ws);
+
+  const wsSource = readFileSync(join(dirname(require.resolve('ws')), 'lib', 'websocket.js'), 'utf8');
+  assert.ok(wsSource.includes('this._socket = socket;'), 'ws keeps its TCP socket as _socket');
+  const fake = { _socket: 'tcp' };
+  assert.equal(tcpOf(fake), 'tcp');
+});
+
+test("Socket.IO's uWS integration is scoped to the server attached to uWS", () => {
+  const published: string[] = [];
+  // Every method the integration calls on a uWS app does nothing (and chains), except publish.
+  const app: object = new Proxy(
+    { publish: (topic: string) => published.push(topic) },
+    { get: (target, prop) => (prop in target ? Reflect.get(target, prop) : () => app) },
+  );
+  const attached = new Server();
+  const other = new Server();
+  scopeUwsIntegration(
+    attached,
+    () => attached.attachApp(app),
+    (patched) => patched,
+  );
+  const everyone = { rooms: new Set<string>(), except: new Set<string>(), flags: {} };
+  attached.of('/').adapter.broadcast({ type: 2, data: ['x'], nsp: '/' }, everyone);
+  other.of('/').adapter.broadcast({ type: 2, data: ['x'], nsp: '/' }, everyone);
+  assert.deepEqual(published, ['/'], 'a topic publish for the attached server only');
 });

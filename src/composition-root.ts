@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { type Namespace, Server, type Socket } from 'socket.io';
+import { Server, type Socket } from 'socket.io';
 import { activityTotals, localTopRooms } from './admin/activity.js';
 import { createAdminApp } from './admin/app.js';
-import { createHoldings, type Holdings, sweepLostInstances } from './cluster/holdings.js';
+import { createHoldings, type Holdings, holdingIdOf, sweepLostInstances } from './cluster/holdings.js';
 import { RelayMemoryAdapter } from './cluster/memory-adapter.js';
 import { createPubSubCluster } from './cluster/pubsub.js';
 import { connectRedis, type RedisConnection } from './cluster/redis.js';
@@ -18,7 +18,8 @@ import { createStreamsCluster } from './cluster/streams.js';
 import { usesRedis } from './config/load.js';
 import type { RelayConfig } from './config/schema.js';
 import { ErrorCodes } from './errors.js';
-import { type Closer, createDrainer } from './lifecycle/drain.js';
+import { namespacesOf } from './internals.js';
+import { createDrainer } from './lifecycle/drain.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics/registry.js';
 import { loadDemoPage } from './pages/pages.js';
@@ -49,14 +50,22 @@ export interface Relay {
   readonly drained: Promise<number>;
 }
 
-/** The composition root: builds every module from the validated config and wires them together. */
+/**
+ * The composition root: builds every module from the validated config and wires them together, in the
+ * order they depend on each other. The drain's steps, the namespaces' pipeline (relay/namespaces.ts) and
+ * readiness are each listed in one place.
+ */
 export async function createRelay(
   config: RelayConfig,
   log: Logger = createLogger(config.instanceId),
 ): Promise<Relay> {
   const startedAt = Date.now();
   const bootId = randomUUID().slice(0, 8);
+  const holdingId = holdingIdOf({ instanceId: config.instanceId, bootId });
   const metrics = createMetrics({ instanceId: config.instanceId, transport: config.transport });
+  const drainer = createDrainer({ timeoutMs: config.drainTimeoutMs, log });
+
+  // Redis and the cluster bus.
   const sentinel =
     config.redisSentinel && config.redisSentinelName
       ? await watchSentinels(config.redisSentinel, config.redisSentinelName, { log, metrics })
@@ -88,7 +97,8 @@ export async function createRelay(
   // Recovery needs a stored history: Streams and the single-node in-memory adapter keep one, Pub/Sub does not.
   const recoverable = pubsub === undefined;
 
-  let draining = false;
+  // Socket.IO on the public transport.
+  const admission = createAdmission(config, drainer.isDraining);
   const io = new Server({
     adapter: cluster ? cluster.adapter : pubsub ? pubsub.adapter : RelayMemoryAdapter,
     ...(recoverable
@@ -100,15 +110,14 @@ export async function createRelay(
         }
       : {}),
     // The one gate for new handshakes (draining, capacity, origin), even on an open keep-alive connection.
-    allowRequest: (req, callback) => admission.allowRequest(req, callback),
+    allowRequest: admission.allowRequest,
     // Engine.IO applies it to WebSocket frames (both transports) and to polling bodies.
     maxHttpBufferSize: config.maxPayload,
     ...(config.corsOrigin ? { cors: { origin: [...config.corsOrigin], credentials: true } } : {}),
   });
-  const admission = createAdmission(config, {
-    isDraining: () => draining,
+  admission.count({
     connections: () => io.engine.clientsCount,
-    sockets: () => socketCount(io._nsps.values()),
+    sockets: () => socketCount(namespacesOf(io)),
   });
   transport.attach(io, loadDemoPage(), {
     maxBytes: config.maxBackpressure,
@@ -123,7 +132,6 @@ export async function createRelay(
       });
     },
   });
-
   limitConnects(io.engine);
 
   const clusterReady = () => (redis ? redis.isReady() : true);
@@ -134,24 +142,16 @@ export async function createRelay(
   });
   const saveSession = cluster ? (socket: Socket) => cluster.sessions.save(socket) : async () => {};
 
-  // Backends: sockets of namespaces with an upstream are tracked in Redis so every disconnect reaches them.
+  // Backends: sockets of namespaces with an upstream are held in Redis so every disconnect reaches them.
   const upstreamConfigs = Object.values(config.namespaces).flatMap((p) => (p.upstream ? [p.upstream] : []));
   let liveHoldings = new Set<string>();
   const holdings: Holdings | undefined =
     redis && upstreamConfigs.length > 0
-      ? createHoldings(
-          redis.client,
-          { instanceId: config.instanceId, bootId },
-          {
-            log,
-            metrics,
-            onLost: (socket) => backends.sendLost(socket),
-          },
-        )
+      ? createHoldings(redis.client, { instanceId: config.instanceId, bootId }, { log, metrics })
       : undefined;
   const replies =
     redis && upstreamConfigs.some((u) => u.kind === 'queue')
-      ? createReplyRouter(redis.client, replyChannel(`${config.instanceId}/${bootId}`), { metrics })
+      ? createReplyRouter(redis.client, replyChannel(holdingId), { metrics })
       : undefined;
   const backends = createBackends({
     instanceId: config.instanceId,
@@ -162,31 +162,33 @@ export async function createRelay(
     saveSession,
   });
   const upstreams: Upstream[] = [];
-  const upstreamOf = (nsp: Namespace) => {
-    const upstream = config.namespaces[nsp.name]?.upstream;
+  const backendOf = (namespace: string) => {
+    const upstream = config.namespaces[namespace]?.upstream;
     if (!upstream) return undefined;
     const raw =
       upstream.kind === 'http'
-        ? createHttpUpstream(upstream, (open) =>
-            metrics.upstreamCircuitOpen.set({ namespace: nsp.name }, open ? 1 : 0),
-          )
+        ? createHttpUpstream(upstream, (open) => metrics.upstreamCircuitOpen.set({ namespace }, open ? 1 : 0))
         : // checkCombinations guarantees Redis for a queue upstream.
           createQueueUpstream(upstream, {
             client: (redis as RedisConnection).client,
             replies: replies as ReplyRouter,
           });
     upstreams.push(raw);
-    return backends.attach(nsp, instrument(raw, nsp.name, metrics));
+    return backends.attach(namespace, instrument(raw, namespace, metrics));
   };
+
   setupNamespaces(io, config, {
     ops,
     metrics,
     log,
     saveSession,
-    upstreamOf,
-    atCapacity: () => admission.socketsAtCapacity(),
+    atCapacity: admission.socketsAtCapacity,
+    replay: cluster?.connected,
+    transportConnected: transport.connected,
+    backendOf,
   });
 
+  // The cluster's view of this instance, and the lost-instance sweep it drives.
   const self = async (): Promise<InstanceInfo> => {
     const local = ops.localStats();
     return {
@@ -195,7 +197,7 @@ export async function createRelay(
       transport: config.transport,
       adapter: adapterName,
       connections: local.connections,
-      draining,
+      draining: drainer.isDraining(),
       startedAt: new Date(startedAt).toISOString(),
       lastSeen: new Date().toISOString(),
       rooms: local.rooms,
@@ -206,18 +208,57 @@ export async function createRelay(
   const registry: InstanceRegistry = redis
     ? createRedisRegistry(redis, self, { log, metrics }, config.instanceTimeoutMs)
     : createMemoryRegistry(self);
+  let stopSweeping = () => {};
+  const startSweeping = (held: Holdings) => {
+    stopSweeping = sweepLostInstances(
+      held,
+      async () => {
+        liveHoldings = new Set((await registry.list()).map(holdingIdOf));
+        return liveHoldings;
+      },
+      heartbeatMs(config.instanceTimeoutMs),
+      {
+        onLost: (socket) => backends.sendLost(socket),
+        onError: () => metrics.redisErrors.inc({ client: 'holdings' }),
+      },
+    );
+  };
 
-  let resolveDrained: (code: number) => void = () => {};
-  const drained = new Promise<number>((resolve) => {
-    resolveDrained = resolve;
+  // `POST /v1/instances/:id/drain` on another instance reaches this one as a server-side emit (Redis Pub/Sub).
+  io.of('/').on(DRAIN_EVENT, (instanceId: unknown) => {
+    if (instanceId === config.instanceId) void drainer.drain('admin request from the cluster');
+  });
+
+  const admin = await createAdminApp({
+    config,
+    metrics,
+    ops,
+    registry,
+    log,
+    startedAt,
+    adapterName,
+    recoverable,
+    isDraining: drainer.isDraining,
+    notReadyReasons: () => {
+      const reasons: string[] = [];
+      if (drainer.isDraining()) reasons.push('draining');
+      if (admission.atCapacity()) reasons.push('at --max-connections');
+      if (redis && !redis.isReady()) reasons.push('redis unavailable');
+      if (cluster && !cluster.readerReady()) reasons.push('stream reader not running');
+      return reasons;
+    },
+    startDrain: (reason) => void drainer.drain(reason),
+    drainInstance: (instanceId) => {
+      if (instanceId === config.instanceId) void drainer.drain('admin request');
+      else io.serverSideEmit(DRAIN_EVENT, instanceId);
+    },
   });
 
   // The contract's drain order; each step finishes before the next begins.
-  const steps: Closer[] = [
+  drainer.setSteps([
     {
       name: 'readiness',
       close: async () => {
-        draining = true;
         metrics.draining.set(1);
         await registry.beat().catch(() => metrics.redisErrors.inc({ client: 'registry' }));
       },
@@ -243,12 +284,7 @@ export async function createRelay(
       },
     },
     { name: 'socket.io', close: () => io.close() },
-    {
-      name: 'registry',
-      close: async () => {
-        await registry.stop();
-      },
-    },
+    { name: 'registry', close: () => registry.stop() },
     {
       name: 'redis',
       close: async () => {
@@ -262,43 +298,7 @@ export async function createRelay(
       },
     },
     { name: 'admin', close: () => admin.close() },
-  ];
-  let stopSweeping = () => {};
-  const drainer = createDrainer(steps, { timeoutMs: config.drainTimeoutMs, log });
-  const drain = (reason: string) => {
-    const run = drainer.drain(reason);
-    run.then(resolveDrained);
-    return run;
-  };
-  // `POST /v1/instances/:id/drain` on another instance reaches this one as a server-side emit (Redis Pub/Sub).
-  io.of('/').on(DRAIN_EVENT, (instanceId: unknown) => {
-    if (instanceId === config.instanceId) void drain('admin request from the cluster');
-  });
-
-  const admin = await createAdminApp({
-    config,
-    metrics,
-    ops,
-    registry,
-    log,
-    startedAt,
-    adapterName,
-    recoverable,
-    isDraining: () => draining,
-    notReadyReasons: () => {
-      const reasons: string[] = [];
-      if (draining) reasons.push('draining');
-      if (admission.atCapacity()) reasons.push('at --max-connections');
-      if (redis && !redis.isReady()) reasons.push('redis unavailable');
-      if (cluster && !cluster.readerReady()) reasons.push('stream reader not running');
-      return reasons;
-    },
-    startDrain: (reason) => void drain(reason),
-    drainInstance: (instanceId) => {
-      if (instanceId === config.instanceId) void drain('admin request');
-      else io.serverSideEmit(DRAIN_EVENT, instanceId);
-    },
-  });
+  ]);
 
   return {
     async start() {
@@ -315,24 +315,14 @@ export async function createRelay(
       }
       // The first heartbeat lands before any socket is held: others must see this holding as live.
       await registry.start();
-      if (holdings) {
-        stopSweeping = sweepLostInstances(
-          holdings,
-          async () => {
-            liveHoldings = new Set((await registry.list()).map((i) => `${i.instanceId}/${i.bootId}`));
-            return liveHoldings;
-          },
-          heartbeatMs(config.instanceTimeoutMs),
-          () => metrics.redisErrors.inc({ client: 'holdings' }),
-        );
-      }
+      if (holdings) startSweeping(holdings);
       const port = await transport.listen(config.host, config.port);
       await admin.listen({ host: config.adminHost, port: config.adminPort });
       const address = admin.server.address();
       const adminPort = typeof address === 'object' && address ? address.port : config.adminPort;
       return { port, adminPort };
     },
-    drain,
-    drained,
+    drain: (reason) => drainer.drain(reason),
+    drained: drainer.drained,
   };
 }
