@@ -43,8 +43,9 @@ export function integer(minimum: number, maximum: number, what: string): Typed<T
         );
       }
       const n = Number(text);
-      if (!Value.Check(schema, n))
+      if (!Value.Check(schema, n)) {
         throw new Error(`expected ${what} from ${minimum} to ${maximum}, got ${n}`);
+      }
       return n;
     },
   };
@@ -86,7 +87,7 @@ export function optional<S extends TSchema>(typed: Typed<S>) {
 function url(what: string, ...schemes: string[]): Typed<TString> {
   const nonEmpty = text(what);
   return {
-    schema: Type.String({ minLength: 1 }),
+    schema: nonEmpty.schema,
     parse(raw) {
       const value = nonEmpty.parse(raw);
       let parsed: URL;
