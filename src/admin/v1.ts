@@ -1,25 +1,23 @@
+import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { ErrorCodes, RelayError } from '../errors.js';
 import { bearerAuth } from './auth.js';
 import type { AdminDeps } from './deps.js';
 
-const namespaceQuery = {
-  type: 'object',
-  properties: { namespace: { type: 'string', minLength: 1, default: '/' } },
-  additionalProperties: false,
-} as const;
+const NamespaceQuery = Type.Object(
+  { namespace: Type.String({ minLength: 1, default: '/' }) },
+  { additionalProperties: false },
+);
 
-const publishBody = {
-  type: 'object',
-  required: ['event'],
-  properties: {
-    namespace: { type: 'string', minLength: 1 },
-    room: { type: 'string', minLength: 1 },
-    event: { type: 'string', minLength: 1 },
-    data: {},
+const PublishBody = Type.Object(
+  {
+    namespace: Type.Optional(Type.String({ minLength: 1 })),
+    room: Type.Optional(Type.String({ minLength: 1 })),
+    event: Type.String({ minLength: 1 }),
+    data: Type.Optional(Type.Unknown()),
   },
-  additionalProperties: false,
-} as const;
+  { additionalProperties: false },
+);
 
 /** The `/v1/*` operator API; guarded by the bearer token when one is configured. */
 export async function v1Routes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
@@ -49,9 +47,9 @@ export async function v1Routes(app: FastifyInstance, deps: AdminDeps): Promise<v
     }
   });
 
-  app.post<{ Body: { namespace?: string; room?: string; event: string; data?: unknown } }>(
+  app.post<{ Body: Static<typeof PublishBody> }>(
     '/publish',
-    { schema: { body: publishBody } },
+    { schema: { body: PublishBody } },
     async (request, reply) => {
       const { namespace, room, event, data } = request.body;
       await deps.ops.publish({ namespace, room, event, data }, 'admin');
@@ -59,18 +57,18 @@ export async function v1Routes(app: FastifyInstance, deps: AdminDeps): Promise<v
     },
   );
 
-  app.get<{ Params: { room: string }; Querystring: { namespace: string } }>(
+  app.get<{ Params: { room: string }; Querystring: Static<typeof NamespaceQuery> }>(
     '/rooms/:room/sockets',
-    { schema: { querystring: namespaceQuery } },
+    { schema: { querystring: NamespaceQuery } },
     async (request) => {
       const sockets = await deps.ops.roomSockets(request.query.namespace, request.params.room);
       return { room: request.params.room, namespace: request.query.namespace, sockets };
     },
   );
 
-  app.delete<{ Params: { id: string }; Querystring: { namespace: string } }>(
+  app.delete<{ Params: { id: string }; Querystring: Static<typeof NamespaceQuery> }>(
     '/sockets/:id',
-    { schema: { querystring: namespaceQuery } },
+    { schema: { querystring: NamespaceQuery } },
     async (request, reply) => {
       const found = await deps.ops.disconnectSocket(request.query.namespace, request.params.id);
       if (!found) {

@@ -1,5 +1,5 @@
 import { createClient } from 'redis';
-import { hostPortList } from '../config/schema.js';
+import { hostPorts } from '../config/values.js';
 import type { RedisClient } from './redis.js';
 import { createClusterClient } from './redis-cluster.js';
 
@@ -16,7 +16,7 @@ export interface OutsideRedisOptions {
 /** A client, not yet connected. Commands queue while it connects (unlike the relay's own, which fail fast). */
 export function outsideClient(opts: OutsideRedisOptions, caller: string): RedisClient {
   if (opts.redisCluster !== undefined) {
-    return createClusterClient(hostPortList(opts.redisCluster), {
+    return createClusterClient(hostPorts.parse(opts.redisCluster), {
       url: opts.redisUrl,
       disableOfflineQueue: false,
     });

@@ -1,5 +1,5 @@
 import { createCluster } from 'redis';
-import type { HostPort } from '../config/schema.js';
+import type { HostPort } from '../config/values.js';
 import type { RedisClient } from './redis.js';
 
 type Cluster = ReturnType<typeof createCluster>;

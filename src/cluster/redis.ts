@@ -1,5 +1,5 @@
 import { createClient, DisconnectsClientError } from 'redis';
-import type { HostPort } from '../config/schema.js';
+import type { HostPort } from '../config/values.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
 import { createClusterClient } from './redis-cluster.js';

@@ -1,10 +1,11 @@
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../errors.js';
-import { defaultNamespaces, type NamespacePolicy, parseNamespaces } from './namespaces.js';
-import { isLoopback, type RelayConfig, settings } from './schema.js';
+import { type Command, parseCommandLine } from './cli.js';
+import { readConfigFile } from './file.js';
+import { defaultNamespaces } from './namespaces.js';
+import { type RelayConfig, type Setting, settingOf, settings } from './schema.js';
+import { field } from './values.js';
 
-export type Command = 'start' | 'help';
+export { type Command, usage } from './cli.js';
 
 export interface LoadInput {
   argv: readonly string[];
@@ -16,42 +17,41 @@ export interface Loaded {
   config: RelayConfig;
 }
 
-const byFlag = new Map(settings.map((s) => [s.flag, s]));
-const byKey = new Map(settings.map((s) => [s.key as string, s]));
-
 /**
  * Builds the one validated, frozen config: flags win over env, env over the config file, the file over
- * defaults. Throws ConfigError naming the first bad setting.
+ * defaults. An empty env variable counts as unset. Throws ConfigError naming the first bad setting.
  */
 export function loadConfig(input: LoadInput): Loaded {
-  const { command, flags } = parseArgv(input.argv);
-  const values: Partial<Record<keyof RelayConfig, unknown>> = {};
-  let namespaces: Record<string, NamespacePolicy> | undefined;
-
-  const configFile = flags.get('configFile') ?? input.env.RELAY_CONFIG;
-  if (configFile !== undefined) {
-    const file = readConfigFile(configFile);
-    namespaces = file.namespaces;
-    Object.assign(values, file.values);
-  }
+  const { command, flags } = parseCommandLine(input.argv);
+  const env = new Map<Setting, string>();
   for (const s of settings) {
-    const fromEnv = input.env[s.env];
-    if (fromEnv !== undefined && fromEnv !== '') values[s.key] = parseWith(s.key, fromEnv, s.env);
+    const raw = input.env[s.env];
+    if (raw !== undefined && raw !== '') env.set(s, raw);
   }
-  for (const [key, raw] of flags) values[key] = parseWith(key, raw, byKey.get(key)?.flag ?? key);
 
-  const config = {} as Record<string, unknown>;
-  for (const s of settings) config[s.key] = s.key in values ? values[s.key] : s.defaultValue();
-  config.namespaces = Object.freeze(namespaces ?? defaultNamespaces);
-  checkCombinations(config as unknown as RelayConfig);
-  return { command, config: Object.freeze(config) as unknown as RelayConfig };
+  const path = flags.get(settingOf.configFile) ?? env.get(settingOf.configFile);
+  const file = path === undefined ? undefined : readConfigFile(path);
+  const values = new Map(file?.values);
+  for (const [s, raw] of env) values.set(s.key, field(s.env, s.parse, raw));
+  for (const [s, raw] of flags) values.set(s.key, field(s.flag, s.parse, raw));
+
+  const config: Record<string, unknown> = {};
+  for (const s of settings) config[s.key] = values.has(s.key) ? values.get(s.key) : s.defaultValue();
+  config.namespaces = Object.freeze(file?.namespaces ?? defaultNamespaces);
+  checkCombinations(config as RelayConfig);
+  return { command, config: Object.freeze(config) as RelayConfig };
 }
 
-/** Cluster mode: Redis reached by URL, or through Sentinel. */
+/** Cluster mode: Redis reached by URL, through Sentinel, or as a Redis Cluster. */
 export function usesRedis(config: RelayConfig): boolean {
   return (
     config.redisUrl !== undefined || config.redisSentinel !== undefined || config.redisCluster !== undefined
   );
+}
+
+/** Addresses only this machine can reach. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 /** Rules that span settings; each names the setting to change. */
@@ -88,100 +88,4 @@ function checkCombinations(config: RelayConfig): void {
       throw new ConfigError(flag as string, 'expected together with --jwt-secret or --jwt-jwks-url');
     }
   }
-}
-
-function parseWith(key: keyof RelayConfig, raw: unknown, label: string): unknown {
-  const setting = byKey.get(key);
-  if (!setting) throw new ConfigError(label, 'unknown setting');
-  try {
-    return setting.parse(raw);
-  } catch (err) {
-    throw new ConfigError(label, (err as Error).message);
-  }
-}
-
-function parseArgv(argv: readonly string[]): { command: Command; flags: Map<keyof RelayConfig, string> } {
-  const flags = new Map<keyof RelayConfig, string>();
-  let command: Command | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (arg === '--help' || arg === '-h' || arg === 'help') {
-      command = 'help';
-      continue;
-    }
-    if (!arg.startsWith('--')) {
-      if (command !== undefined)
-        throw new ConfigError(arg, 'unexpected argument (expected flags after "start")');
-      if (arg !== 'start') throw new ConfigError(arg, 'unknown command (expected "start")');
-      command = 'start';
-      continue;
-    }
-    const eq = arg.indexOf('=');
-    const flag = eq === -1 ? arg : arg.slice(0, eq);
-    const setting = byFlag.get(flag);
-    if (!setting) throw new ConfigError(flag, 'unknown flag (see edge-relay --help)');
-    let value: string | undefined;
-    if (eq !== -1) value = arg.slice(eq + 1);
-    else {
-      value = argv[i + 1];
-      i++;
-    }
-    if (value === undefined || (eq === -1 && value.startsWith('--'))) {
-      throw new ConfigError(flag, 'expected a value after the flag');
-    }
-    flags.set(setting.key, value);
-  }
-  return { command: command ?? 'start', flags };
-}
-
-function readConfigFile(path: string): {
-  values: Partial<Record<keyof RelayConfig, unknown>>;
-  namespaces: Record<string, NamespacePolicy> | undefined;
-} {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new ConfigError(
-      '--config',
-      `expected a readable JSON or YAML file, could not read ${JSON.stringify(path)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
-    );
-  }
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (err) {
-    throw new ConfigError(
-      '--config',
-      `expected valid JSON or YAML in ${JSON.stringify(path)}: ${(err as Error).message.split('\n')[0]}`,
-    );
-  }
-  if (doc === null || doc === undefined) doc = {};
-  if (typeof doc !== 'object' || Array.isArray(doc)) {
-    throw new ConfigError('--config', `expected a mapping at the top of ${JSON.stringify(path)}`);
-  }
-  const values: Partial<Record<keyof RelayConfig, unknown>> = {};
-  let namespaces: Record<string, NamespacePolicy> | undefined;
-  for (const [key, raw] of Object.entries(doc as Record<string, unknown>)) {
-    if (key === 'namespaces') {
-      namespaces = parseNamespaces(raw);
-      continue;
-    }
-    if (!byKey.has(key) || key === 'configFile') {
-      throw new ConfigError(`${key} (in ${path})`, 'unknown key in config file');
-    }
-    values[key as keyof RelayConfig] = parseWith(key as keyof RelayConfig, raw, `${key} (in ${path})`);
-  }
-  return { values, namespaces };
-}
-
-/** The text of `edge-relay --help`, generated from the settings table. */
-export function usage(): string {
-  const lines = ['Usage: edge-relay start [flags]', '', 'Flags (flag > env > config file > default):'];
-  for (const s of settings) {
-    const def = s.defaultValue();
-    const shown = s.key === 'instanceId' ? 'hostname-pid' : def === undefined ? 'unset' : String(def);
-    lines.push(`  ${s.flag.padEnd(18)} ${s.env.padEnd(26)} ${shown.padEnd(10)} ${s.doc}`);
-  }
-  return lines.join('\n');
 }

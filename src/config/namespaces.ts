@@ -1,5 +1,5 @@
 import { ConfigError } from '../errors.js';
-import { httpUrl, integer, secret } from './schema.js';
+import { field, httpUrl, integer, secret } from './values.js';
 
 /** What one namespace allows, and where its non-built-in events go. */
 export interface NamespacePolicy {
@@ -31,6 +31,10 @@ export interface QueueUpstreamConfig {
   /** Approximate length cap of the queue stream (`MAXLEN ~`). */
   maxLen: number;
 }
+
+const timeoutMs = integer(1, 600_000, 'a timeout in ms');
+const concurrency = integer(1, 10_000, 'a request count');
+const maxLen = integer(100, 100_000_000, 'an entry count');
 
 /** The embedded default policy: every room of `/` may be joined and published to. */
 export const defaultNamespaces: Readonly<Record<string, NamespacePolicy>> = Object.freeze({
@@ -75,14 +79,10 @@ function parseUpstream(at: string, namespace: string, raw: unknown): UpstreamCon
     onlyKeys(`${at}.http`, h, ['url', 'secret', 'timeoutMs', 'concurrency']);
     return Object.freeze({
       kind: 'http' as const,
-      url: field(`${at}.http.url`, httpUrl, h.url),
-      secret: field(`${at}.http.secret`, secret, h.secret),
-      timeoutMs: field(`${at}.http.timeoutMs`, integer(1, 600_000, 'a timeout in ms'), h.timeoutMs ?? 5_000),
-      concurrency: field(
-        `${at}.http.concurrency`,
-        integer(1, 10_000, 'a request count'),
-        h.concurrency ?? 64,
-      ),
+      url: field(`${at}.http.url`, httpUrl.parse, h.url),
+      secret: field(`${at}.http.secret`, secret.parse, h.secret),
+      timeoutMs: field(`${at}.http.timeoutMs`, timeoutMs.parse, h.timeoutMs ?? 5_000),
+      concurrency: field(`${at}.http.concurrency`, concurrency.parse, h.concurrency ?? 64),
     });
   }
   const q = raw.queue ?? {};
@@ -94,8 +94,8 @@ function parseUpstream(at: string, namespace: string, raw: unknown): UpstreamCon
   return Object.freeze({
     kind: 'queue' as const,
     stream: (q.stream as string | undefined) ?? defaultQueueStream(namespace),
-    timeoutMs: field(`${at}.queue.timeoutMs`, integer(1, 600_000, 'a timeout in ms'), q.timeoutMs ?? 30_000),
-    maxLen: field(`${at}.queue.maxLen`, integer(100, 100_000_000, 'an entry count'), q.maxLen ?? 100_000),
+    timeoutMs: field(`${at}.queue.timeoutMs`, timeoutMs.parse, q.timeoutMs ?? 30_000),
+    maxLen: field(`${at}.queue.maxLen`, maxLen.parse, q.maxLen ?? 100_000),
   });
 }
 
@@ -118,13 +118,4 @@ function patternList(setting: string, raw: unknown): string[] {
     throw new ConfigError(setting, 'expected a list of non-empty room patterns such as ["*"] or ["chat:*"]');
   }
   return raw as string[];
-}
-
-/** Runs a settings-table parser on one file key, naming the key when it refuses. */
-function field<T>(setting: string, parse: (raw: unknown) => T, raw: unknown): T {
-  try {
-    return parse(raw);
-  } catch (err) {
-    throw new ConfigError(setting, (err as Error).message);
-  }
 }
