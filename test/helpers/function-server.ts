@@ -15,7 +15,7 @@ export interface FunctionCall {
   reason?: string;
 }
 
-/** How far a call's signed timestamp may be from the function's clock (docs/backends.md's reference check). */
+/** How far a call's signed timestamp may be from the function's clock (docs/backends.md, reference check). */
 export const REPLAY_WINDOW_MS = 5 * 60_000;
 
 /**
