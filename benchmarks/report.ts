@@ -1,13 +1,13 @@
-// The Markdown report and SVG plots of a run, and the block the README's "Performance" section shows
-// (`<date>-readme.md`, to paste as it is).
+// The Markdown report and SVG plots of a run, and the block the "Results" section of docs/performance.md
+// shows (`<date>-readme.md`, to paste as it is).
 import { writeFile } from 'node:fs/promises';
 import { GOALS } from './lib/ratios.js';
 import { lineChart, type Series } from './lib/svg-chart.js';
 
 type Json = Record<string, unknown>;
 
-/** Where the README links the results from. */
-const README_RESULTS_PATH = 'benchmarks/results';
+/** The results directory as docs/performance.md links it. */
+const DOCS_RESULTS_PATH = '../benchmarks/results';
 
 const at = (o: unknown, ...path: string[]): unknown =>
   path.reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Json)[k] : undefined), o);
@@ -119,11 +119,11 @@ export async function writeReport(result: Json, dir: string, stem: string): Prom
     `${dir}/${stem}.md`,
     `${tables}\nPlots: ${plots.join(', ')}.\n${files.map((f) => `\n![${f}](${f})\n`).join('')}`,
   );
-  const linked = (p: string) => p.replace(/\]\(/, `](${README_RESULTS_PATH}/`);
+  const linked = (p: string) => p.replace(/\]\(/, `](${DOCS_RESULTS_PATH}/`);
   await writeFile(
     `${dir}/${stem}-readme.md`,
-    `Latest results: a ${result.quick ? 'quick' : 'full'} run ([report](${README_RESULTS_PATH}/${stem}.md), ` +
-      `[JSON](${README_RESULTS_PATH}/${stem}.json)). ${tables}\nPlots: ${plots.map(linked).join(', ')}.\n`,
+    `Latest results: a ${result.quick ? 'quick' : 'full'} run ([report](${DOCS_RESULTS_PATH}/${stem}.md), ` +
+      `[JSON](${DOCS_RESULTS_PATH}/${stem}.json)). ${tables}\nPlots: ${plots.map(linked).join(', ')}.\n`,
   );
   return [`${stem}.md`, `${stem}-readme.md`, ...files];
 }

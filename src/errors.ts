@@ -59,6 +59,49 @@ export const ErrorCodes = {
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
+/**
+ * When each code is used and who sees it: the error-code table of docs/configuration.md is generated from
+ * this (`npm run docs`), so a new code cannot ship without its description.
+ */
+export const errorDescriptions: Readonly<Record<ErrorCode, string>> = {
+  RLY_ERR_CONFIG: 'a bad setting at startup (stderr line, exit code 2)',
+  RLY_ERR_BAD_REQUEST:
+    'a room, event or `publish` payload of the wrong shape or length, or a reserved event name; an admin request with a bad body or query (400)',
+  RLY_ERR_FORBIDDEN: 'the namespace policy does not allow this `join` or `publish`',
+  RLY_ERR_ROOM_RESERVED: "`join` of a socket-id-shaped room; `leave` of the socket's own room",
+  RLY_ERR_AUTH:
+    '`connect_error` `data.code` for a missing, malformed, wrongly signed or expired JWT; `relay:disconnect` when a token expires while connected',
+  RLY_ERR_RATE_LIMITED:
+    'an event over `--rate-limit` (ack); `relay:disconnect` before the disconnect of a socket that keeps flooding',
+  RLY_ERR_TOO_MANY_ROOMS: '`join` beyond 100 rooms per socket',
+  RLY_ERR_ADMISSION:
+    'handshake refused (HTTP 403 message): draining, at `--max-connections`, or an origin outside `--cors-origin`',
+  RLY_ERR_NO_HANDLER:
+    'an event that is not a built-in, sent with an ack, on a namespace without a backend; an event a work-queue worker has no handler for',
+  RLY_ERR_UNKNOWN_NAMESPACE:
+    'an admin request names a namespace that is not configured (404); `connect_error` data when `/` is not configured',
+  RLY_ERR_SOCKET_NOT_FOUND: '`DELETE /v1/sockets/:id` for a socket no instance holds (404)',
+  RLY_ERR_INSTANCE_NOT_FOUND: '`POST /v1/instances/:id/drain` for an instance that is not live (404)',
+  RLY_ERR_ROUTE_NOT_FOUND: 'no admin route at that method and path (404)',
+  RLY_ERR_UNAUTHORIZED: 'missing or wrong bearer token on `/v1/*` (401)',
+  RLY_ERR_UPSTREAM_STATUS:
+    "the namespace's HTTP function answered with a non-2xx status (event ack; `connect_error` data on connect)",
+  RLY_ERR_UPSTREAM_INVALID: "the backend's answer is not JSON or not the reply shape",
+  RLY_ERR_UPSTREAM_TIMEOUT: 'the backend did not answer within its `timeoutMs`',
+  RLY_ERR_UPSTREAM_UNAVAILABLE:
+    'the function could not be reached, its circuit breaker is open, or the work queue could not be written',
+  RLY_ERR_UPSTREAM_BUSY: 'more than 4 × `concurrency` calls to the function already wait on this instance',
+  RLY_ERR_UPSTREAM_REJECTED: 'the backend refused the connection (or dropped it) without a code of its own',
+  RLY_ERR_UPSTREAM_HANDLER: 'a work-queue handler threw without a `code` (ack from `edge-relay/backend`)',
+  RLY_ERR_SLOW_CONSUMER:
+    'logged (`slow consumer dropped`) when a client that does not read is dropped; the client sees `transport close` and reconnects',
+  RLY_ERR_CLUSTER:
+    'Redis unavailable, or a cluster-wide request failed or timed out: `publish` ack (sockets on this instance still got it), admin routes (503)',
+  RLY_ERR_LISTEN: 'the public or admin port could not be bound (logged; exit code 1)',
+  RLY_ERR_DRAIN_TIMEOUT: 'a graceful drain took longer than `--drain-timeout` (logged; exit code 1)',
+  RLY_ERR_INTERNAL: 'anything unexpected; clients and admin callers see only `internal error` (admin: 500)',
+};
+
 /** The error shape of every `{ ok: false, error }` ack and admin error response. */
 export interface ErrorBody {
   code: ErrorCode;

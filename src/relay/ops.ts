@@ -87,7 +87,7 @@ export function createRelayOps(
       const localOnly = !deps.clusterReady();
       // uWS: fan out from a fresh macrotask, not from inside the transport's message callback, where uWS
       // holds the publisher's socket corked: there every subscriber's copy takes its own send() instead of
-      // being coalesced per socket with the iteration's other broadcasts (README, "Performance"). `ws`
+      // being coalesced per socket with the iteration's other broadcasts (docs/performance.md). `ws`
       // has nothing to coalesce and measured slower with the extra hop.
       if (config.transport === 'uws') await new Promise((resolve) => setImmediate(resolve));
       const opts = { rooms, except: new Set<string>(), ...(localOnly ? { flags: { local: true } } : {}) };

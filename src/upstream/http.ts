@@ -15,7 +15,7 @@ const MAX_REPLY_BYTES = 4 * 1024 * 1024;
 /**
  * `sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">`: what `X-Relay-Signature` carries, with the timestamp
  * (Unix ms) in `X-Relay-Timestamp`. Signing the time with the body lets a function refuse a captured call
- * replayed later (README: "An HTTP function").
+ * replayed later (docs/backends.md, "An HTTP function").
  */
 export function sign(timestamp: number, body: string, secret: string): string {
   return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;

@@ -15,12 +15,12 @@ export interface FunctionCall {
   reason?: string;
 }
 
-/** How far a call's signed timestamp may be from the function's clock (the README's reference check). */
+/** How far a call's signed timestamp may be from the function's clock (docs/backends.md, reference check). */
 export const REPLAY_WINDOW_MS = 5 * 60_000;
 
 /**
- * The README's reference check: `X-Relay-Signature` is the HMAC of `<X-Relay-Timestamp>.<raw body>`, and
- * the timestamp is within REPLAY_WINDOW_MS of `now`.
+ * The reference check of docs/backends.md: `X-Relay-Signature` is the HMAC of
+ * `<X-Relay-Timestamp>.<raw body>`, and the timestamp is within REPLAY_WINDOW_MS of `now`.
  */
 export function verifySignature(
   secret: string,
