@@ -206,7 +206,7 @@ export async function createRelay(
     };
   };
   const registry: InstanceRegistry = redis
-    ? createRedisRegistry(redis, self, { log, metrics }, config.instanceTimeoutMs)
+    ? createRedisRegistry(redis.client, self, { log, metrics }, config.instanceTimeoutMs)
     : createMemoryRegistry(self);
   let stopSweeping = () => {};
   const startSweeping = (held: Holdings) => {

@@ -1,6 +1,6 @@
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
-import type { RedisConnection } from './redis.js';
+import type { RedisClient } from './redis.js';
 
 /** What an instance says about itself in `/v1/instances`. */
 export interface InstanceInfo {
@@ -12,6 +12,7 @@ export interface InstanceInfo {
   connections: number;
   draining: boolean;
   startedAt: string;
+  /** The instance's own clock at its last beat, like `startedAt`; liveness never reads it. */
   lastSeen: string;
   /** Named rooms on this instance (socket-id rooms excluded). */
   rooms: number;
@@ -43,7 +44,23 @@ export interface InstanceRegistry {
   stop(): Promise<void>;
 }
 
-const INSTANCES_KEY = 'relay:instances';
+// Each instance beats its own key with a TTL of the instance timeout: Redis's clock alone decides when
+// it is lost (hosts' clocks are never compared), and a crashed instance's key expires by itself. Keyed by
+// instance id, not boot: a restarted instance replaces its previous life at once, whose holdings are then
+// swept. A set indexes the keys (SCAN would have to visit every node of a Redis Cluster); one hash tag
+// puts set and keys in one slot, which the beat's MULTI and the list script need on a Redis Cluster.
+const INDEX_KEY = 'relay:{instances}:index';
+const INSTANCE_PREFIX = 'relay:{instances}:instance:';
+
+// Reads the live instances and drops the ids whose key expired, in one step: a beat landing between
+// finding a key gone and dropping its id would otherwise leave a live instance out of the index.
+const LIST = `
+local live = {}
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local info = redis.call('GET', ARGV[1] .. id)
+  if info then table.insert(live, info) else redis.call('SREM', KEYS[1], id) end
+end
+return live`;
 
 /** Every 5 s, or often enough that an instance misses at least two beats before it is found lost. */
 export function heartbeatMs(staleMs: number): number {
@@ -62,9 +79,9 @@ export function createMemoryRegistry(self: () => Promise<InstanceInfo>): Instanc
   };
 }
 
-/** Cluster mode: each instance heartbeats a hash field in Redis; silent ones age out of the list. */
+/** Cluster mode: each instance heartbeats a key in Redis that expires when it falls silent. */
 export function createRedisRegistry(
-  redis: RedisConnection,
+  client: RedisClient,
   self: () => Promise<InstanceInfo>,
   deps: { log: Logger; metrics: Metrics },
   /** An instance silent for this long is not listed as live. */
@@ -73,7 +90,11 @@ export function createRedisRegistry(
   let timer: NodeJS.Timeout | undefined;
   const beat = async () => {
     const info = await self();
-    await redis.client.hSet(INSTANCES_KEY, info.instanceId, JSON.stringify(info));
+    await client
+      .multi()
+      .set(`${INSTANCE_PREFIX}${info.instanceId}`, JSON.stringify(info), { PX: staleMs })
+      .sAdd(INDEX_KEY, info.instanceId)
+      .exec();
   };
   const beatQuietly = () =>
     // Readiness already reports a lost Redis; a missed beat only needs counting.
@@ -86,22 +107,21 @@ export function createRedisRegistry(
     },
     beat,
     async list() {
-      const all = await redis.client.hGetAll(INSTANCES_KEY);
-      const now = Date.now();
+      const all = (await client.eval(LIST, { keys: [INDEX_KEY], arguments: [INSTANCE_PREFIX] })) as string[];
       const live: InstanceInfo[] = [];
-      for (const raw of Object.values(all)) {
+      for (const raw of all) {
         try {
-          const info = JSON.parse(raw) as InstanceInfo;
-          if (now - Date.parse(info.lastSeen) <= staleMs) live.push(info);
+          live.push(JSON.parse(raw) as InstanceInfo);
         } catch {
-          deps.log.warn('ignoring unparsable instance record', { key: INSTANCES_KEY });
+          deps.log.warn('ignoring unparsable instance record', { keys: `${INSTANCE_PREFIX}*` });
         }
       }
       return live.sort((a, b) => a.instanceId.localeCompare(b.instanceId));
     },
     async stop() {
       clearInterval(timer);
-      await redis.client.hDel(INSTANCES_KEY, (await self()).instanceId);
+      // Its id leaves the index at the next list.
+      await client.del(`${INSTANCE_PREFIX}${(await self()).instanceId}`);
     },
   };
 }

@@ -42,6 +42,8 @@ export class SessionStore {
   /** Sockets whose session Socket.IO persisted on a recoverable disconnect. */
   readonly #persisted = new Set<string>();
   #batch: { timer: NodeJS.Timeout; done: Promise<void>; resolve: () => void } | undefined;
+  /** Writes sent and not answered yet: flush waits for each (a PING would reach one Cluster node only). */
+  readonly #inFlight = new Set<Promise<void>>();
   #refresh: NodeJS.Timeout | undefined;
 
   constructor(client: RedisClient, opts: SessionStoreOptions, deps: { metrics: Metrics; log: Logger }) {
@@ -118,6 +120,7 @@ export class SessionStore {
       clearTimeout(this.#batch.timer);
       this.#send();
     }
+    await Promise.all(this.#inFlight);
   }
 
   /** Sessions of sockets connected to this instance. */
@@ -161,7 +164,7 @@ export class SessionStore {
 
   #write(kind: string, command: () => Promise<unknown>): Promise<void> {
     this.#metrics.sessionWrites.inc({ kind });
-    return command().then(
+    const write = command().then(
       () => undefined,
       (err: Error) => {
         this.#metrics.redisErrors.inc({ client: 'sessions' });
@@ -171,6 +174,9 @@ export class SessionStore {
         }
       },
     );
+    this.#inFlight.add(write);
+    void write.then(() => this.#inFlight.delete(write));
+    return write;
   }
 
   #key(pid: string): string {

@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import { createBackend } from '../../src/backend/index.js';
 import { streamOf } from '../../src/cluster/wire.js';
 import { createEmitter } from '../../src/emitter/index.js';
+import { metric } from '../helpers/admin.js';
 import { ask, client, closeClients, collect, received } from '../helpers/clients.js';
 import { publishThroughFailover } from '../helpers/failover.js';
 import { freePort } from '../helpers/ports.js';
@@ -69,6 +70,18 @@ describe('Redis Cluster', () => {
     const masters = new Set<number>();
     for (const s of streams) masters.add(await cluster.masterOf(s));
     assert.ok(masters.size >= 2, 'the streams live on more than one master');
+  });
+
+  test('the instance registry (one MULTI and one script per hash tag) lists both instances', async (t) => {
+    if (!cluster) return t.skip('redis-server or redis-cli is not installed');
+    const res = await fetch(`${b.adminUrl}/v1/instances`);
+    assert.equal(res.status, 200);
+    const { instances } = (await res.json()) as { instances: Array<{ instanceId: string }> };
+    assert.deepEqual(
+      instances.map((i) => i.instanceId),
+      ['A', 'B'],
+    );
+    assert.equal(await metric(a, 'relay_redis_errors_total', { client: 'registry' }), 0, 'every beat landed');
   });
 
   test('a client of a restarted instance recovers what was published meanwhile', async (t) => {
