@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Server, type Socket } from 'socket.io';
+import { Adapter } from 'socket.io-adapter';
 import { activityTotals, localTopRooms } from './admin/activity.js';
 import { createAdminApp } from './admin/app.js';
 import { createHoldings, type Holdings, holdingIdOf, sweepLostInstances } from './cluster/holdings.js';
@@ -18,7 +19,7 @@ import { createStreamsCluster } from './cluster/streams.js';
 import { usesRedis } from './config/load.js';
 import type { RelayConfig } from './config/schema.js';
 import { ErrorCodes } from './errors.js';
-import { namespacesOf } from './internals.js';
+import { dropConnection, namespacesOf } from './internals.js';
 import { createDrainer } from './lifecycle/drain.js';
 import { createLogger, type Logger } from './log.js';
 import { createMetrics } from './metrics/registry.js';
@@ -95,12 +96,13 @@ export async function createRelay(
       : undefined;
   const adapterName = redis ? config.adapter : 'memory';
   // Recovery needs a stored history: Streams and the single-node in-memory adapter keep one, Pub/Sub does not.
-  const recoverable = pubsub === undefined;
+  const recoverable = pubsub === undefined && config.recoveryWindowMs > 0;
 
   // Socket.IO on the public transport.
   const admission = createAdmission(config, drainer.isDraining);
   const io = new Server({
-    adapter: cluster ? cluster.adapter : pubsub ? pubsub.adapter : RelayMemoryAdapter,
+    // Single-node: the in-memory adapter, keeping sessions and packets only when clients may recover.
+    adapter: cluster ? cluster.adapter : pubsub ? pubsub.adapter : recoverable ? RelayMemoryAdapter : Adapter,
     ...(recoverable
       ? {
           connectionStateRecovery: {
@@ -109,6 +111,10 @@ export async function createRelay(
           },
         }
       : {}),
+    path: config.path,
+    pingInterval: config.pingIntervalMs,
+    pingTimeout: config.pingTimeoutMs,
+    connectTimeout: config.connectTimeoutMs,
     // The one gate for new handshakes (draining, capacity, origin), even on an open keep-alive connection.
     allowRequest: admission.allowRequest,
     // Engine.IO applies it to WebSocket frames (both transports) and to polling bodies.
@@ -119,7 +125,7 @@ export async function createRelay(
     connections: () => io.engine.clientsCount,
     sockets: () => socketCount(namespacesOf(io)),
   });
-  transport.attach(io, loadDemoPage(), {
+  transport.attach(io, loadDemoPage(config.path), {
     maxBytes: config.maxBackpressure,
     onSlowConsumer: ({ engineId, engine, bufferedBytes }) => {
       metrics.slowConsumers.inc({ engine });
@@ -140,7 +146,8 @@ export async function createRelay(
     clusterReady,
     ...(cluster ? { broadcast: cluster.broadcast } : {}),
   });
-  const saveSession = cluster ? (socket: Socket) => cluster.sessions.save(socket) : async () => {};
+  const saveSession =
+    cluster && recoverable ? (socket: Socket) => cluster.sessions.save(socket) : async () => {};
 
   // Backends: sockets of namespaces with an upstream are held in Redis so every disconnect reaches them.
   const upstreamConfigs = Object.values(config.namespaces).flatMap((p) => (p.upstream ? [p.upstream] : []));
@@ -160,6 +167,7 @@ export async function createRelay(
     holdings,
     liveHoldings: () => liveHoldings,
     saveSession,
+    verifiesTokens: config.jwtSecret !== undefined || config.jwtJwksUrl !== undefined,
   });
   const upstreams: Upstream[] = [];
   const backendOf = (namespace: string) => {
@@ -270,7 +278,7 @@ export async function createRelay(
         const conns = connections(io);
         const rate = drainRate(conns.size, config.drainRate, config.drainTimeoutMs);
         log.info('closing sockets for recovery', { connections: conns.size, ratePerSecond: rate });
-        const closed = await closeAtRate(conns, rate);
+        const closed = await closeAtRate(conns, rate, dropConnection);
         log.info('sockets closed for recovery', { closed });
       },
     },
@@ -302,7 +310,7 @@ export async function createRelay(
 
   return {
     async start() {
-      if (!recoverable) {
+      if (pubsub) {
         log.warn(`connection state recovery is not available with the ${adapterName} adapter`, {
           adapter: adapterName,
         });

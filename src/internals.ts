@@ -2,6 +2,7 @@
 // was read in socket.io 4.8 / engine.io 6.6 / socket.io-adapter 2.5; test/unit/internals.test.ts fails
 // when an upgrade changes it.
 import type { Socket as TcpSocket } from 'node:net';
+import { uServer } from 'engine.io';
 import type { Namespace, Server, Socket } from 'socket.io';
 import { Adapter, type BroadcastOptions } from 'socket.io-adapter';
 
@@ -116,4 +117,66 @@ export function scopeUwsIntegration(
   Adapter.prototype.broadcast = function (this: Adapter, packet, opts) {
     return serverOf(this).broadcast.call(this, packet, opts);
   };
+}
+
+/** Called with the uWS response and request before Engine.IO handles them (the request is valid only now). */
+export interface UwsEngineHooks {
+  request(res: unknown, req: unknown): void;
+  upgrade(res: unknown, req: unknown, context: unknown): void;
+}
+
+const hooksByEngine = new WeakMap<object, UwsEngineHooks>();
+let engineHooksInstalled = false;
+
+/**
+ * Runs `attach`, which creates the Engine.IO server for uWS (`io.attachApp`), and gives that engine alone
+ * `hooks` before each HTTP request and WebSocket upgrade. Engine.IO binds its handlers when it attaches,
+ * so the hooks go on the prototype before that, and look up the engine they run for.
+ */
+export function hookUwsEngine(attach: () => object, hooks: UwsEngineHooks): void {
+  if (!engineHooksInstalled) {
+    engineHooksInstalled = true;
+    const proto = uServer.prototype as unknown as Record<string, (...args: unknown[]) => unknown>;
+    const { handleRequest, handleUpgrade } = proto as {
+      handleRequest: (...args: unknown[]) => unknown;
+      handleUpgrade: (...args: unknown[]) => unknown;
+    };
+    proto.handleRequest = function (this: object, res: unknown, req: unknown) {
+      hooksByEngine.get(this)?.request(res, req);
+      return handleRequest.call(this, res, req);
+    };
+    proto.handleUpgrade = function (this: object, res: unknown, req: unknown, context: unknown) {
+      hooksByEngine.get(this)?.upgrade(res, req, context);
+      return handleUpgrade.call(this, res, req, context);
+    };
+  }
+  hooksByEngine.set(attach(), hooks);
+}
+
+/**
+ * Ends a client connection the way a crash or a restart would: the transport just ends, with no Engine.IO
+ * CLOSE packet. Some clients (python-engineio among them) take a CLOSE packet as a deliberate close and
+ * never reconnect; every client reconnects after a dropped transport. Socket.IO sees `transport error` or
+ * `transport close`, both recoverable, so it keeps the session.
+ */
+export function dropConnection(conn: { transport: { name: string } }): void {
+  // `res` and `onError` are not in Engine.IO's public types (onError is protected).
+  const transport = conn.transport as { name: string; res?: unknown; onError(message: string): void };
+  if (transport.name === 'websocket') {
+    const ws = webSocketOf<{ terminate?(): void; close(): void }>(transport);
+    // `ws` closes at once with terminate(); uWS's close() is its forceful close.
+    if (ws?.terminate) ws.terminate();
+    else ws?.close();
+    return;
+  }
+  // Long-polling: a pending GET would carry the CLOSE packet; cut its connection first (Node's http
+  // response, or uWS's response inside Engine.IO's wrapper), then fail the transport.
+  const res = transport.res as { socket?: { destroy(): void }; res?: { close(): void } } | undefined;
+  res?.socket?.destroy();
+  try {
+    res?.res?.close();
+  } catch {
+    // already aborted by the client
+  }
+  transport.onError('server shutting down');
 }

@@ -6,6 +6,7 @@ import { type OutsideRedisOptions, outsideClient } from '../cluster/outside.js';
 import { defaultQueueStream } from '../config/namespaces.js';
 import { createEmitter, type NamespaceEmitter } from '../emitter/index.js';
 import { DISCONNECT_EVENT, ErrorCodes } from '../errors.js';
+import { binaryFromJson, binaryToJson } from '../upstream/binary.js';
 import type { SocketView, UpstreamReply } from '../upstream/protocol.js';
 import { JOB_FIELD, type QueueJob, type QueueReply } from '../upstream/queue-protocol.js';
 
@@ -32,9 +33,9 @@ export interface BackendContext {
   socket: SocketView;
   /** Every argument of the client's event (the handler's `data` is the first). */
   args: unknown[];
-  /** Sends `event(data)` to this socket. */
-  emit(event: string, data?: unknown): void;
-  to(room: string): { emit(event: string, data?: unknown): void };
+  /** Sends `event(...args)` to this socket; binary arguments (Buffers) stay binary. */
+  emit(event: string, ...args: unknown[]): void;
+  to(room: string): { emit(event: string, ...args: unknown[]): void };
   join(room: string): void;
   leave(room: string): void;
   disconnect(): void;
@@ -76,7 +77,7 @@ export function createBackend(opts: BackendOptions): Backend {
     const reply = await run(job);
     if (job.replyTo) {
       const message: QueueReply = { id: job.id, reply };
-      await client.publish(job.replyTo, JSON.stringify(message));
+      await client.publish(job.replyTo, JSON.stringify(binaryToJson(message)));
     }
     await client.xAck(stream, opts.group, id);
   };
@@ -226,8 +227,8 @@ function connectEffects(socket: SocketView) {
   const ctx: BackendContext = {
     socket,
     args: [],
-    emit: (event, data) => reply.emit.push({ event, data }),
-    to: (room) => ({ emit: (event, data) => reply.emit.push({ room, event, data }) }),
+    emit: (event, ...args) => reply.emit.push({ event, args }),
+    to: (room) => ({ emit: (event, ...args) => reply.emit.push({ room, event, args }) }),
     join: (room) => reply.join.push(room),
     leave: (room) => reply.leave.push(room),
     disconnect: () => {
@@ -247,8 +248,8 @@ function liveEffects(socket: SocketView, args: unknown[], nsp: NamespaceEmitter)
   const ctx: BackendContext = {
     socket,
     args,
-    emit: (event, data) => void writes.push(self.emit(event, data)),
-    to: (room) => ({ emit: (event, data) => void writes.push(nsp.to(room).emit(event, data)) }),
+    emit: (event, ...args) => void writes.push(self.emit(event, ...args)),
+    to: (room) => ({ emit: (event, ...args) => void writes.push(nsp.to(room).emit(event, ...args)) }),
     join: (room) => void writes.push(self.socketsJoin(room)),
     leave: (room) => void writes.push(self.socketsLeave(room)),
     disconnect: () => {
@@ -266,7 +267,8 @@ function liveEffects(socket: SocketView, args: unknown[], nsp: NamespaceEmitter)
 
 function parseJob(raw: string | undefined): QueueJob | undefined {
   try {
-    const job = JSON.parse(raw ?? '') as QueueJob;
+    // Binary arguments arrive as { $binary } and are handed to handlers as Buffers.
+    const job = binaryFromJson(JSON.parse(raw ?? '')) as QueueJob;
     return job && typeof job === 'object' && typeof job.id === 'string' ? job : undefined;
   } catch {
     return undefined;

@@ -230,6 +230,7 @@ export class RelayStreamsAdapter extends ClusterAdapter {
   }
 
   #changed(id: SocketId): void {
+    if (!this.#recovers) return;
     const socket = this.nsp.sockets.get(id);
     if (socket) void this.#deps.sessions.save(socket);
   }
@@ -246,7 +247,7 @@ export class RelayStreamsAdapter extends ClusterAdapter {
       });
       this.#deps.metrics.replayedPackets.inc({ namespace: this.nsp.name }, missed.length);
     }
-    this.#deps.sessions.track(socket);
+    if (this.#recovers) this.#deps.sessions.track(socket);
   }
 
   /** The replay packet of an entry, encoded once for every socket it is replayed to. */

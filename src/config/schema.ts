@@ -124,9 +124,40 @@ const declared = {
   recoveryWindowMs: setting({
     flag: '--recovery-window',
     env: 'RELAY_RECOVERY_WINDOW_MS',
-    ...durationMs,
+    ...integer(0, 24 * 3600 * 1000, 'a duration in milliseconds'),
     default: 120_000,
-    doc: 'connection state recovery window, ms',
+    doc: 'connection state recovery window, ms (0: recovery off: no pid, no offsets, nothing persisted)',
+  }),
+  pingIntervalMs: setting({
+    flag: '--ping-interval',
+    env: 'RELAY_PING_INTERVAL_MS',
+    ...durationMs,
+    default: 25_000,
+    doc: 'Engine.IO heartbeat: a PING every this many ms',
+  }),
+  pingTimeoutMs: setting({
+    flag: '--ping-timeout',
+    env: 'RELAY_PING_TIMEOUT_MS',
+    ...durationMs,
+    default: 20_000,
+    doc: 'a client that does not answer a PING within this many ms is dropped',
+  }),
+  connectTimeoutMs: setting({
+    flag: '--connect-timeout',
+    env: 'RELAY_CONNECT_TIMEOUT_MS',
+    ...durationMs,
+    default: 45_000,
+    doc: 'a connection that joins no namespace within this many ms is closed',
+  }),
+  path: setting({
+    flag: '--path',
+    env: 'RELAY_PATH',
+    ...text(
+      'a path such as /socket.io/ (letters, digits and ._~-/, starting with /)',
+      '^/[A-Za-z0-9._~/-]*$',
+    ),
+    default: '/socket.io/',
+    doc: 'the path Engine.IO and Socket.IO are served under',
   }),
   drainTimeoutMs: setting({
     flag: '--drain-timeout',

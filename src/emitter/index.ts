@@ -11,8 +11,8 @@ export interface NamespaceEmitter {
   to(room: string | string[]): NamespaceEmitter;
   in(room: string | string[]): NamespaceEmitter;
   except(room: string | string[]): NamespaceEmitter;
-  /** Broadcasts `event(data)`; resolves with the stream id once it is in the cluster's stream. */
-  emit(event: string, data: unknown): Promise<string>;
+  /** Broadcasts `event(...args)`; resolves with the stream id once it is in the cluster's stream. */
+  emit(event: string, ...args: unknown[]): Promise<string>;
   /** The selected sockets join `rooms`, on whichever instance holds them. */
   socketsJoin(rooms: string | string[]): Promise<string>;
   socketsLeave(rooms: string | string[]): Promise<string>;
@@ -55,9 +55,9 @@ export function createEmitter(opts: EmitterOptions): Emitter {
       to: (room) => scoped(nsp, add(rooms, room), except),
       in: (room) => scoped(nsp, add(rooms, room), except),
       except: (room) => scoped(nsp, rooms, add(except, room)),
-      emit: (event, data) =>
+      emit: (event, ...args) =>
         write(nsp, MessageType.BROADCAST, {
-          packet: { type: PacketType.EVENT, data: [event, data], nsp },
+          packet: { type: PacketType.EVENT, data: [event, ...args], nsp },
           opts: selection(),
         }),
       socketsJoin: (r) =>

@@ -44,8 +44,9 @@
     el.textContent = text;
   };
 
-  // `io` is the global of /socket.io/socket.io.js, which Socket.IO serves on the relay's public port.
-  const socket = io({ reconnectionDelay: 500, reconnectionDelayMax: 3000 });
+  // `io` is the global of <path>socket.io.js, which Socket.IO serves on the relay's public port (--path).
+  const path = document.documentElement.dataset.socketPath;
+  const socket = io({ path, reconnectionDelay: 500, reconnectionDelayMax: 3000 });
   let connectedBefore = false;
 
   const showWhereabouts = () => {

@@ -24,9 +24,10 @@ function fill(html: string, marker: string, value: string): string {
 
 /**
  * The demo chat page served at `/`. The public transport serves that one document only, so its style and
- * script are inlined, and a CSP allows exactly them (by hash) plus the Socket.IO client bundle.
+ * script are inlined, and a CSP allows exactly them (by hash) plus the Socket.IO client bundle, which
+ * Socket.IO serves under `socketPath` (--path).
  */
-export function loadDemoPage(): Page {
+export function loadDemoPage(socketPath: string): Page {
   const style = read('demo.css');
   const script = read('demo.js');
   if (script.includes('</script')) throw new Error('demo.js must not contain "</script"');
@@ -38,7 +39,9 @@ export function loadDemoPage(): Page {
     "base-uri 'none'",
     "form-action 'none'",
   ].join('; ');
-  let body = read('demo.html');
+  // The path is a configured setting (letters, digits and ._~-/ only): safe in an attribute and a URL.
+  const path = socketPath.endsWith('/') ? socketPath : `${socketPath}/`;
+  let body = read('demo.html').replaceAll('__PATH__', path);
   body = fill(body, '__CSP__', csp);
   body = fill(body, '<style data-inline="demo.css"></style>', `<style>${style}</style>`);
   body = fill(body, '<script data-inline="demo.js"></script>', `<script>${script}</script>`);

@@ -2,6 +2,7 @@ import type { Socket } from 'socket.io';
 import type { HeldSocket, Holdings } from '../cluster/holdings.js';
 import { DISCONNECT_EVENT, ErrorCodes, RelayError, toErrorBody } from '../errors.js';
 import type { Logger } from '../log.js';
+import { binaryToJson } from '../upstream/binary.js';
 import { type SocketView, safeHeaders, type UpstreamReply } from '../upstream/protocol.js';
 import { createRetrier } from '../upstream/retry.js';
 import type { Upstream } from '../upstream/upstream.js';
@@ -19,8 +20,8 @@ export type EventForwarder = (
 
 /** Keys of `socket.data` the relay owns (set by JWT auth): a backend's `data` cannot overwrite them. */
 const RELAY_DATA_KEYS = ['userId', 'tokenExpiresAt'] as const;
-/** Handshake `auth` keys a backend never sees: the recovery session, and the client's credentials. */
-const HIDDEN_AUTH_KEYS = new Set(['pid', 'offset', 'token']);
+/** Handshake `auth` keys a backend never sees: the recovery session. */
+const SESSION_AUTH_KEYS = ['pid', 'offset'];
 /**
  * A disconnect the backend could not take (down, failing, circuit open) is tried again for up to 15
  * minutes; at most 100,000 wait at once (a few hundred bytes each).
@@ -41,6 +42,12 @@ export interface BackendsDeps {
   /** Holding ids of the instances alive at the last sweep. */
   liveHoldings: () => ReadonlySet<string>;
   saveSession: (socket: Socket) => Promise<void>;
+  /**
+   * True when the relay verifies `auth.token` (JWT): the token then stays here and the backend gets the
+   * verified claims. Otherwise the relay does not interpret `auth`, and a backend that authenticates the
+   * client itself gets it whole.
+   */
+  verifiesTokens: boolean;
 }
 
 /** A namespace's backend, as steps of the namespace's pipeline. */
@@ -63,6 +70,7 @@ export interface Backends {
 }
 
 export function createBackends(deps: BackendsDeps): Backends {
+  const hiddenAuthKeys = new Set([...SESSION_AUTH_KEYS, ...(deps.verifiesTokens ? ['token'] : [])]);
   const upstreams = new Map<string, Upstream>();
   const inFlight = new Set<Promise<unknown>>();
   const track = <T>(p: Promise<T>): Promise<T> => {
@@ -99,7 +107,7 @@ export function createBackends(deps: BackendsDeps): Backends {
   const view = (socket: Socket): SocketView => {
     const auth = Object.fromEntries(
       Object.entries(socket.handshake.auth as Record<string, unknown>).filter(
-        ([k]) => !HIDDEN_AUTH_KEYS.has(k),
+        ([k]) => !hiddenAuthKeys.has(k),
       ),
     );
     return {
@@ -147,7 +155,7 @@ export function createBackends(deps: BackendsDeps): Backends {
     for (const emit of reply.emit ?? []) {
       // Through the cluster bus, even to this socket: the emit is then in the stream and recoverable.
       await deps.ops.publish(
-        { namespace: socket.nsp.name, room: emit.room ?? socket.id, event: emit.event, data: emit.data },
+        { namespace: socket.nsp.name, room: emit.room ?? socket.id, event: emit.event, args: emit.args },
         'backend',
       );
     }
@@ -214,7 +222,8 @@ export function createBackends(deps: BackendsDeps): Backends {
             .catch((err: unknown) => logApplyError(err, socket));
         },
         forward(socket, event, args, ack) {
-          track(upstream.call({ type: 'event', namespace, socket: view(socket), event, args }))
+          const call = { event, args: binaryToJson(args) as unknown[] };
+          track(upstream.call({ type: 'event', namespace, socket: view(socket), ...call }))
             .then(async (reply) => {
               await apply(socket, reply);
               ack?.(...(reply.ack ?? []));

@@ -1,4 +1,4 @@
-import type { Server } from 'socket.io';
+import type { Server, Socket } from 'socket.io';
 import { namespacesOf } from '../internals.js';
 
 /** Floor of the default drain rate: below this, spreading disconnects buys nothing. */
@@ -20,24 +20,26 @@ export function drainRate(
 }
 
 /** Every client connection of the server (one per client, whatever its namespaces). */
-export function connections(io: Server): Set<{ close(): void }> {
-  const conns = new Set<{ close(): void }>();
+export function connections(io: Server): Set<Socket['conn']> {
+  const conns = new Set<Socket['conn']>();
   for (const nsp of namespacesOf(io)) for (const socket of nsp.sockets.values()) conns.add(socket.conn);
   return conns;
 }
 
 /**
- * Closes the given connections at `ratePerSecond`, as transport closes (not server-side disconnects):
- * Socket.IO persists each session and the client reconnects by itself, elsewhere, without a storm.
+ * Closes the given connections at `ratePerSecond` with `close` (a dropped transport, not a server-side
+ * disconnect): Socket.IO persists each session and the client reconnects by itself, elsewhere, without
+ * a storm.
  */
-export async function closeAtRate(
-  conns: Iterable<{ close(): void }>,
+export async function closeAtRate<C>(
+  conns: Iterable<C>,
   ratePerSecond: number,
+  close: (conn: C) => void,
 ): Promise<number> {
   const started = Date.now();
   let closed = 0;
   for (const conn of conns) {
-    conn.close();
+    close(conn);
     closed++;
     const dueMs = (closed / ratePerSecond) * 1000 - (Date.now() - started);
     if (dueMs >= TICK_MS) await new Promise((resolve) => setTimeout(resolve, dueMs));

@@ -7,12 +7,12 @@ import { namespacesOf } from '../internals.js';
 import type { Metrics } from '../metrics/registry.js';
 import { assertData, assertEvent, assertRoom, looksLikeSocketId } from './validate.js';
 
-export interface PublishRequest {
+/** A publish of `event` with one argument (`data`) or several (`args`). */
+export type PublishRequest = {
   namespace?: string | undefined;
   room?: string | undefined;
   event: string;
-  data: unknown;
-}
+} & ({ data: unknown } | { args: unknown[] });
 
 /** Who asked for a publish: a client's built-in, the admin API, or a namespace backend's reply. */
 export type PublishSource = 'client' | 'admin' | 'backend';
@@ -25,7 +25,7 @@ export interface LocalStats {
 /** Cluster-wide operations on sockets and rooms, shared by the built-in events and the admin API. */
 export interface RelayOps {
   /**
-   * Broadcasts `event(data)` to `room` (or the whole namespace) on every instance. Resolves once the
+   * Broadcasts `event(data)` (or `event(...args)`) to `room` (or the whole namespace) on every instance. Resolves once the
    * message is in the cluster bus, so acks order publishes across publishers. Without the bus (Redis
    * down) only this instance's sockets get it, and it rejects with RLY_ERR_CLUSTER.
    */
@@ -81,7 +81,8 @@ export function createRelayOps(
       const event = assertEvent(req.event);
       const rooms = new Set(req.room === undefined ? [] : [assertRoom(req.room)]);
       // What BroadcastOperator.emit does, without dropping the adapter's promise.
-      const packet = { type: PacketType.EVENT, data: [event, assertData(req.data, config.maxPayload)] };
+      const args = assertData('args' in req ? req.args : [req.data], config.maxPayload) as unknown[];
+      const packet = { type: PacketType.EVENT, data: [event, ...args] };
       // Without Redis, local delivery goes on: this instance's sockets get the message, and the error
       // tells the publisher that other instances did not and that it is not kept for recovery.
       const localOnly = !deps.clusterReady();

@@ -4,7 +4,13 @@ import uWS from 'uWebSockets.js';
 import type { Server, ServerOptions, Socket } from 'socket.io';
 import type { Adapter, Room, SocketId } from 'socket.io-adapter';
 import { ErrorCodes, RelayError } from '../errors.js';
-import { scopeUwsIntegration, socketById, type UwsAdapterMethods, webSocketOf } from '../internals.js';
+import {
+  hookUwsEngine,
+  scopeUwsIntegration,
+  socketById,
+  type UwsAdapterMethods,
+  webSocketOf,
+} from '../internals.js';
 import {
   type BackpressurePolicy,
   type EngineTransport,
@@ -12,6 +18,9 @@ import {
   type WebSocketBuffer,
 } from './backpressure.js';
 import type { Page, PublicTransport } from './transport.js';
+
+/** uWS's `LIBUS_LISTEN_EXCLUSIVE_PORT` (its typings declare the enum, the binary has only the value). */
+const LISTEN_EXCLUSIVE_PORT = 1;
 
 /** Socket.IO's uWS integration names pub/sub topics `<namespace><US><room>`; the bare namespace is a topic too. */
 const TOPIC_SEPARATOR = '\x1f';
@@ -25,23 +34,37 @@ export function createUwsTransport(): PublicTransport {
     attach(io: Server, page: Page, backpressure: BackpressurePolicy) {
       // 0: no limit. uWS would skip (lose) sends to a socket over its limit, even mid-replay; the guard
       // closes such a socket instead. Engine.IO passes the option on; Socket.IO's type does not list it.
+      const attachApp = () => {
+        io.attachApp(app, { maxBackpressure: 0 } as Partial<ServerOptions>);
+        return io.engine;
+      };
       scopeUwsIntegration(
         io,
-        () => io.attachApp(app, { maxBackpressure: 0 } as Partial<ServerOptions>),
+        () => hookUwsEngine(attachApp, { request: sayConnectionClose, upgrade: closeRefusedUpgrades }),
         skipClosedWebSockets,
       );
       new SlowConsumerGuard(backpressure, uwsBuffer).watch(io);
-      app.get('/', (res) => {
+      app.get('/', (res, req) => {
+        sayConnectionClose(res, req);
         res.writeHeader('content-type', page.contentType).end(page.body);
       });
-      app.any('/*', (res) => {
+      app.any('/*', (res, req) => {
+        sayConnectionClose(res, req);
         res.writeStatus('404 Not Found').writeHeader('content-type', 'text/plain').end('not found');
       });
     },
     connected: subscribeRecovered,
     listen(host: string, port: number) {
       return new Promise<number>((resolve, reject) => {
-        app.listen(host, port, (token) => {
+        // Exclusive: uWS would otherwise bind with SO_REUSEPORT, and a second instance on a taken port would
+        // start and silently share it.
+        const listen = app.listen as unknown as (
+          host: string,
+          port: number,
+          options: number,
+          cb: (token: uWS.us_listen_socket | false) => void,
+        ) => void;
+        listen.call(app, host, port, LISTEN_EXCLUSIVE_PORT, (token) => {
           if (!token) {
             reject(new RelayError(ErrorCodes.LISTEN, `could not listen on ${host}:${port} (uws)`));
             return;
@@ -80,6 +103,60 @@ const uwsBuffer: WebSocketBuffer = {
     if (socket && readyState !== 'closed') socket.close();
   },
 };
+
+/**
+ * uWS closes a connection whose request said `Connection: close` without saying so in its answer. Node's
+ * keep-alive agent (under node-fetch and most Node clients) then reuses the closed socket for its next
+ * request, which fails with "socket hang up". Every answer to such a request says it.
+ */
+function sayConnectionClose(res: unknown, req: unknown): void {
+  if (!/\bclose\b/i.test((req as uWS.HttpRequest).getHeader('connection'))) return;
+  const response = res as uWS.HttpResponse;
+  const end = response.end;
+  response.end = function (this: uWS.HttpResponse, ...args: Parameters<uWS.HttpResponse['end']>) {
+    this.writeHeader('Connection', 'close');
+    return end.apply(this, args);
+  };
+}
+
+/**
+ * Engine.IO refuses a WebSocket for a session that is gone, or already upgraded (or upgrading), by
+ * dropping the connection on uWS, with no HTTP answer: clients report an error ("socket hang up"). On
+ * Node's http server it accepts the WebSocket and closes it at once, an ordinary close for every client.
+ * This does the same on uWS.
+ */
+function closeRefusedUpgrades(res: unknown, req: unknown, context: unknown): void {
+  const request = req as uWS.HttpRequest;
+  const key = request.getHeader('sec-websocket-key');
+  const protocol = request.getHeader('sec-websocket-protocol');
+  const extensions = request.getHeader('sec-websocket-extensions');
+  const response = res as uWS.HttpResponse;
+  response.close = function (this: uWS.HttpResponse) {
+    this.cork(() =>
+      this.upgrade(
+        { transport: refusedTransport() },
+        key,
+        protocol,
+        extensions,
+        context as uWS.us_socket_context_t,
+      ),
+    );
+    return this;
+  };
+}
+
+/** What Engine.IO's uWS handlers call on a WebSocket's transport, for one it refused: closed when open. */
+function refusedTransport() {
+  return {
+    socket: undefined as uWS.WebSocket<unknown> | undefined,
+    writable: false,
+    emit(event: string) {
+      if (event === 'ready') this.socket?.end(1000);
+    },
+    onData() {},
+    onClose() {},
+  };
+}
 
 /**
  * Works around socket.io's uWS integration for sockets restored by connection state recovery: their rooms

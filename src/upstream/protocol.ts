@@ -1,4 +1,5 @@
 import { type ErrorBody, ErrorCodes, RelayError } from '../errors.js';
+import { binaryFromJson } from './binary.js';
 
 /** The socket as a backend sees it. */
 export interface SocketView {
@@ -25,11 +26,14 @@ export type UpstreamRequest =
   | { type: 'event'; namespace: string; socket: SocketView; event: string; args: unknown[] }
   | { type: 'disconnect'; namespace: string; socket: SocketView; reason: string };
 
-/** One emit a backend asks for; without `room`, to the socket itself. */
+/**
+ * One emit a backend asks for; without `room`, to the socket itself. A reply gives either `data` (one
+ * argument) or `args` (every argument, as the client receives them); both arrive here as `args`.
+ */
 export interface EmitRequest {
   room?: string;
   event: string;
-  data: unknown;
+  args: unknown[];
 }
 
 /** What a backend answers; every field is optional. */
@@ -73,11 +77,14 @@ export function safeHeaders(headers: Record<string, string | string[] | undefine
   return out;
 }
 
-/** Checks a backend's answer field by field; a wrong shape is the backend's fault, reported with a code. */
+/**
+ * Checks a backend's answer field by field; a wrong shape is the backend's fault, reported with a code.
+ * `{ $binary }` values become binary again.
+ */
 export function parseReply(raw: unknown): UpstreamReply {
   if (raw === undefined || raw === null || raw === '') return {};
   if (typeof raw !== 'object' || Array.isArray(raw)) invalid('the reply is not a JSON object');
-  const r = raw as Record<string, unknown>;
+  const r = binaryFromJson(raw) as Record<string, unknown>;
   const reply: UpstreamReply = {};
   if (r.accept !== undefined) {
     if (typeof r.accept !== 'boolean') invalid('accept must be a boolean');
@@ -100,7 +107,8 @@ export function parseReply(raw: unknown): UpstreamReply {
     reply[key] = list as string[];
   }
   if (r.emit !== undefined) {
-    if (!Array.isArray(r.emit)) invalid('emit must be a list of { room?, event, data }');
+    if (!Array.isArray(r.emit))
+      invalid('emit must be a list of { room?, event, data } or { room?, event, args }');
     reply.emit = (r.emit as unknown[]).map((item) => {
       const e = item as Record<string, unknown> | null;
       if (!e || typeof e !== 'object' || typeof e.event !== 'string' || e.event === '') {
@@ -109,10 +117,13 @@ export function parseReply(raw: unknown): UpstreamReply {
       if (e.room !== undefined && (typeof e.room !== 'string' || e.room === '')) {
         invalid('an emit room must be a non-empty string');
       }
+      if (e.args !== undefined && (!Array.isArray(e.args) || e.data !== undefined)) {
+        invalid('an emit has either data or args, and args is a list');
+      }
       return {
         ...(e.room === undefined ? {} : { room: e.room as string }),
         event: e.event as string,
-        data: e.data,
+        args: e.args === undefined ? [e.data] : (e.args as unknown[]),
       };
     });
   }
