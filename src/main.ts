@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   const { config } = loaded;
   const log = createLogger(config.instanceId);
   process.on('unhandledRejection', (reason) => {
-    log.error('unhandled rejection', { code: ErrorCodes.INTERNAL, error: String(reason) });
+    log.error('unhandled rejection', { code: ErrorCodes.INTERNAL, error: reason });
   });
 
   const relay = await createRelay(config, log);
@@ -43,7 +43,7 @@ async function main(): Promise<void> {
     });
   } catch (err) {
     const code = err instanceof RelayError ? err.code : ErrorCodes.INTERNAL;
-    log.error('start failed', { code, error: (err as Error).message });
+    log.error('start failed', { code, error: err });
     process.exit(1);
   }
 }

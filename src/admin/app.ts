@@ -1,9 +1,10 @@
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { type ErrorCode, ErrorCodes, RelayError } from '../errors.js';
 import { dashboardRoutes } from './dashboard.js';
 import type { AdminDeps } from './deps.js';
 import { healthRoutes } from './health.js';
 import { requestGuard } from './request-guard.js';
+import { AdminRequestLog } from './request-log.js';
 import { v1Routes } from './v1.js';
 
 const statusByCode: Partial<Record<ErrorCode, number>> = {
@@ -19,14 +20,18 @@ const statusByCode: Partial<Record<ErrorCode, number>> = {
 
 /** The Fastify control plane; every error response is `{ error: { code, message } }`. */
 export async function createAdminApp(deps: AdminDeps): Promise<FastifyInstance> {
+  // Fastify's lines (its listen banner, warnings, one per request) come out in the relay's shape. A Logger
+  // without pino underneath gets none of them.
+  const loggerInstance: FastifyBaseLogger | undefined = deps.log.pino;
   const app = Fastify({
-    logger: false,
+    loggerInstance,
+    logController: new AdminRequestLog(),
     bodyLimit: 1024 * 1024,
     // Reject what the schema does not allow instead of silently coercing or dropping it.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
   });
 
-  app.setErrorHandler((err: FastifyError | RelayError, _request, reply) => {
+  app.setErrorHandler((err: FastifyError | RelayError, request, reply) => {
     if (err instanceof RelayError) {
       return reply.code(statusByCode[err.code] ?? 500).send({ error: err.toBody() });
     }
@@ -35,7 +40,7 @@ export async function createAdminApp(deps: AdminDeps): Promise<FastifyInstance> 
         .code(err.statusCode ?? 400)
         .send({ error: { code: ErrorCodes.BAD_REQUEST, message: err.message } });
     }
-    deps.log.error('admin request failed', { code: ErrorCodes.INTERNAL, error: String(err) });
+    deps.log.error('admin request failed', { code: ErrorCodes.INTERNAL, reqId: request.id, error: err });
     return reply.code(500).send({ error: { code: ErrorCodes.INTERNAL, message: 'internal error' } });
   });
   app.setNotFoundHandler((request, reply) =>

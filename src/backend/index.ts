@@ -2,7 +2,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { type OutsideRedisOptions, outsideClient } from '../cluster/outside.js';
+import { errorReporter, type OutsideRedisOptions, outsideClient } from '../cluster/outside.js';
 import { defaultQueueStream } from '../config/namespaces.js';
 import { createEmitter, type NamespaceEmitter } from '../emitter/index.js';
 import { DISCONNECT_EVENT, ErrorCodes } from '../errors.js';
@@ -12,7 +12,10 @@ import { JOB_FIELD, type QueueJob, type QueueReply } from '../upstream/queue-pro
 
 export type { SocketView } from '../upstream/protocol.js';
 
-/** Where the relays' Redis is: `redisUrl`, or `redisCluster` (and `streamCount` as the relays have it). */
+/**
+ * Where the relays' Redis is: `redisUrl`, or `redisCluster` (and `streamCount` as the relays have it).
+ * `onError` hears each failure the backend survives; it keeps reading and claiming.
+ */
 export interface BackendOptions extends OutsideRedisOptions {
   /** The namespace whose queue this backend serves, e.g. `/jobs`. */
   namespace: string;
@@ -65,10 +68,11 @@ export function createBackend(opts: BackendOptions): Backend {
   let onConnect: ((ctx: BackendContext) => unknown) | undefined;
   let onDisconnect: ((ctx: BackendContext, reason: string) => unknown) | undefined;
 
+  const report = errorReporter(opts, 'edge-relay/backend');
   const client = outsideClient(opts, 'createBackend');
   // XREADGROUP BLOCK holds its connection: it gets one of its own.
   const reader = client.duplicate();
-  for (const c of [client, reader]) c.on('error', () => {});
+  for (const c of [client, reader]) c.on('error', report);
   const emitter = createEmitter({ client, streamCount: opts.streamCount });
   let running = false;
   let loops: Promise<void>[] = [];
@@ -127,9 +131,7 @@ export function createBackend(opts: BackendOptions): Backend {
       const job = parseJob(message[JOB_FIELD]);
       // An entry that is not a job never will be: acknowledge it away. A failed handle() leaves the job
       // pending: this or another backend takes it over after claimIdleMs.
-      const done = (job ? handle(id, job) : client.xAck(stream, opts.group, id).then(() => {})).catch(
-        () => {},
-      );
+      const done = (job ? handle(id, job) : client.xAck(stream, opts.group, id).then(() => {})).catch(report);
       inHand.add(done);
       void done.then(() => {
         inHand.delete(done);
@@ -159,8 +161,10 @@ export function createBackend(opts: BackendOptions): Backend {
           { COUNT: slots, BLOCK: BLOCK_MS },
         );
         for (const s of res ?? []) dispatch(s.messages);
-      } catch {
-        if (running) await sleep(BLOCK_MS);
+      } catch (err) {
+        if (!running) break;
+        report(err);
+        await sleep(BLOCK_MS);
       }
     }
   };
@@ -178,7 +182,9 @@ export function createBackend(opts: BackendOptions): Backend {
           cursor = res.nextId;
           dispatch(res.messages.filter((m): m is NonNullable<typeof m> => m !== null));
         } while (running && cursor !== '0-0');
-      } catch {}
+      } catch (err) {
+        if (running) report(err);
+      }
       await sleep(Math.min(claimIdleMs / 2, 5_000));
     }
   };

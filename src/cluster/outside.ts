@@ -11,6 +11,17 @@ export interface OutsideRedisOptions {
   redisCluster?: string | readonly string[];
   /** The relays' `--stream-count` (default 1): which stream carries each namespace. */
   streamCount?: number;
+  /**
+   * Hears every error survived along the way (a lost connection, a failed read or claim, a job that could
+   * not be answered and stays pending) while work goes on and is retried. Default: one line on stderr.
+   */
+  onError?: (err: Error) => void;
+}
+
+/** `onError`, or its default: one line on stderr naming who failed. */
+export function errorReporter(opts: OutsideRedisOptions, caller: string): (err: unknown) => void {
+  const onError = opts.onError ?? ((err: Error) => console.error(`${caller}: ${err.message}`));
+  return (err) => onError(err instanceof Error ? err : new Error(String(err)));
 }
 
 /** A client, not yet connected. Commands queue while it connects (unlike the relay's own, which fail fast). */

@@ -2,7 +2,7 @@
 
 import { type ClusterMessage, MessageType } from 'socket.io-adapter';
 import { PacketType } from 'socket.io-parser';
-import { type OutsideRedisOptions, outsideClient } from '../cluster/outside.js';
+import { errorReporter, type OutsideRedisOptions, outsideClient } from '../cluster/outside.js';
 import type { RedisClient } from '../cluster/redis.js';
 import { EMITTER_UID, encodeEntry, streamOf } from '../cluster/wire.js';
 
@@ -25,7 +25,10 @@ export interface Emitter {
   close(): Promise<void>;
 }
 
-/** Where the relays' Redis is (`redisUrl` or `redisCluster`), or a `client` to use instead. */
+/**
+ * Where the relays' Redis is (`redisUrl` or `redisCluster`), or a `client` to use instead. `onError` hears
+ * the errors of the connection the emitter opens; a `client` of your own reports to your listeners.
+ */
 export interface EmitterOptions extends OutsideRedisOptions {
   /** A connected node-redis v4 client (or cluster client) to use instead of opening one. */
   client?: RedisClient;
@@ -38,7 +41,7 @@ export interface EmitterOptions extends OutsideRedisOptions {
 export function createEmitter(opts: EmitterOptions): Emitter {
   const owned = opts.client ? undefined : outsideClient(opts, 'createEmitter');
   const client = (opts.client ?? owned) as RedisClient;
-  owned?.on('error', () => {});
+  owned?.on('error', errorReporter(opts, 'edge-relay/emitter'));
   const connected = owned ? owned.connect().then(() => undefined) : Promise.resolve();
 
   const write = async (nsp: string, type: MessageType, data: unknown) => {

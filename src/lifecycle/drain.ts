@@ -43,7 +43,7 @@ export function createDrainer(opts: { timeoutMs: number; log: Logger }): Drainer
         opts.log.error('drain step failed', {
           step: step.name,
           code: ErrorCodes.INTERNAL,
-          error: String(err),
+          error: err,
         });
       }
     }

@@ -306,7 +306,7 @@ export function createBackends(deps: BackendsDeps): Backends {
       namespace: socket.nsp.name,
       socketId: socket.id,
       code: toErrorBody(err).code,
-      error: String(err),
+      error: err,
     });
   }
 }

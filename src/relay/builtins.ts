@@ -98,7 +98,7 @@ export function createBuiltins(namespace: string, deps: BuiltinDeps): ConnectSte
         (fields) => ack && reply(ack, { ok: true, ...fields }),
         (err: unknown) => {
           if (!(err instanceof RelayError))
-            deps.log.error('built-in event failed', { namespace, error: String(err) });
+            deps.log.error('built-in event failed', { namespace, error: err });
           if (ack) reply(ack, errorReply(err));
         },
       );

@@ -9,13 +9,16 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { io } from 'socket.io-client';
+import { createBackend } from '../../src/backend/index.js';
+import { defaultQueueStream } from '../../src/config/namespaces.js';
 import { createEmitter } from '../../src/emitter/index.js';
+import { JOB_FIELD, type QueueJob, type QueueReply } from '../../src/upstream/queue-protocol.js';
 import { metric } from '../helpers/admin.js';
 import { ask, client, closeClients, collect, received } from '../helpers/clients.js';
 import { REPLAY_WINDOW_MS, startFunctionServer, verifySignature } from '../helpers/function-server.js';
 import { freePort } from '../helpers/ports.js';
 import { exited, jsonLines, track, waitFor } from '../helpers/processes.js';
-import { type RedisServer, startRedis } from '../helpers/redis.js';
+import { type RedisServer, startRedis, suiteRedis } from '../helpers/redis.js';
 import { type RelayProcess, startRelay, writeConfig } from '../helpers/relay.js';
 import { toolAvailable } from '../helpers/tools.js';
 
@@ -518,5 +521,55 @@ describe('backends', () => {
     assert.equal(atFunction[0]?.socket.data.user, 'gina');
     assert.ok(lost.atFunction.length === 1);
     console.log(`# instance-lost disconnects delivered ${tookMs} ms after kill -9 (timeout 6000 ms)`);
+  });
+});
+
+describe('backend SDK errors', () => {
+  const redis = suiteRedis();
+
+  test('a failing read reaches onError each time; the worker keeps reading and handles the next job', async (t) => {
+    if (!redis.server) return t.skip('redis-server is not installed');
+    const errors: Error[] = [];
+    const backend = createBackend({
+      redisUrl: redis.server.url,
+      namespace: '/sdk',
+      group: 'workers',
+      claimIdleMs: 1000,
+      onError: (err) => errors.push(err),
+    });
+    backend.handle('double', (n) => (n as number) * 2);
+    await backend.start();
+    t.after(() => backend.close());
+    const stream = defaultQueueStream('/sdk');
+
+    // The queue's key turned into a string: every read fails.
+    await redis.client.del(stream);
+    await redis.client.set(stream, 'not a stream');
+    await waitFor(
+      'two failed reads reported',
+      () => errors.filter((e) => /WRONGTYPE/.test(e.message)).length >= 2,
+    );
+
+    // The queue back: the same worker answers the next job.
+    await redis.client.del(stream);
+    await redis.client.xGroupCreate(stream, 'workers', '$', { MKSTREAM: true });
+    const replies = redis.client.duplicate();
+    await replies.connect();
+    t.after(() => replies.quit());
+    const answered = new Promise<QueueReply>((resolve) =>
+      replies.subscribe('sdk-test:reply', (raw) => resolve(JSON.parse(raw) as QueueReply)),
+    );
+    const socket = { id: 's1', instanceId: 'test', rooms: ['s1'], data: null };
+    const job: QueueJob = {
+      id: 'job-1',
+      replyTo: 'sdk-test:reply',
+      type: 'event',
+      namespace: '/sdk',
+      socket,
+      event: 'double',
+      args: [21],
+    };
+    await redis.client.xAdd(stream, '*', { [JOB_FIELD]: JSON.stringify(job) });
+    assert.deepEqual(await answered, { id: 'job-1', reply: { ack: [42] } });
   });
 });
