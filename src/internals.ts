@@ -170,11 +170,12 @@ export function dropConnection(conn: { transport: { name: string } }): void {
     return;
   }
   // Long-polling: a pending GET would carry the CLOSE packet; cut its connection first (Node's http
-  // response, or uWS's response inside Engine.IO's wrapper), then fail the transport.
-  const res = transport.res as { socket?: { destroy(): void }; res?: { close(): void } } | undefined;
-  res?.socket?.destroy();
+  // response, or uWS's response, bare or inside Engine.IO's wrapper), then fail the transport.
+  type Pending = { socket?: { destroy(): void }; res?: { close(): void }; close?(): void };
+  const res = transport.res as Pending | undefined;
   try {
-    res?.res?.close();
+    if (res?.socket) res.socket.destroy();
+    else (res?.res ?? res)?.close?.();
   } catch {
     // already aborted by the client
   }
