@@ -274,6 +274,8 @@ describe('backends', () => {
     await waitFor('disconnect call', () =>
       fn.calls.find((c) => c.type === 'disconnect' && c.socket.id === id),
     );
+    // No event would announce a second call: a duplicate would start from the same disconnect, a tick
+    // apart, so it arrives within a round trip of the first. The sleep stays, short.
     await new Promise((r) => setTimeout(r, 500));
     const disconnects = fn.calls.filter((c) => c.type === 'disconnect' && c.socket.id === id);
     assert.equal(disconnects.length, 1);
@@ -305,7 +307,8 @@ describe('backends', () => {
       await waitFor(`${user}: the disconnect call`, () =>
         fn.calls.some((c) => c.type === 'disconnect' && c.socket.id === id),
       );
-      // Long enough for a second one to arrive, were it sent.
+      // Long enough for a second one to arrive, were it sent. No event would announce it: the two paths
+      // that could each send one (the handshake's end and the socket's disconnect) run a tick apart.
       await new Promise((r) => setTimeout(r, 500));
       const calls = fn.calls.filter((c) => c.socket.id === id).map((c) => [c.type, c.reason ?? null]);
       assert.deepEqual(
