@@ -12,7 +12,8 @@ import { createLogger } from '../../src/log.js';
 import { createMetrics } from '../../src/metrics/registry.js';
 import type { PublishRequest } from '../../src/relay/ops.js';
 
-const STARTED_AT = Date.now() - 42_000;
+/** When the fake instance started; the stats test freezes the clock 42 s later. */
+const STARTED_AT = Date.UTC(2030, 0, 1);
 
 function instance(instanceId: string): InstanceInfo {
   return {
@@ -96,7 +97,8 @@ async function call(app: FastifyInstance, opts: InjectOptions) {
 const json = { 'content-type': 'application/json' };
 
 describe('admin API', () => {
-  test('GET /v1/stats: this instance, its counts and uptime', async () => {
+  test('GET /v1/stats: this instance, its counts and uptime', async (t) => {
+    t.mock.timers.enable({ apis: ['Date'], now: STARTED_AT + 42_400 });
     const { app } = await adminApp();
     assert.deepEqual((await call(app, { method: 'GET', url: '/v1/stats' })).body, {
       instanceId: 'A',
