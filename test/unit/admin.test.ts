@@ -250,10 +250,10 @@ describe('admin API', () => {
       body: { error: { code: ErrorCodes.INTERNAL, message: 'internal error' } },
       type: 'application/json; charset=utf-8',
     });
-    assert.equal(logs.length, 1);
-    const line = JSON.parse(logs[0] as string);
-    assert.equal(line.code, ErrorCodes.INTERNAL);
-    assert.match(line.error, /secret internal detail/);
+    const failures = logs.map((l) => JSON.parse(l)).filter((l) => l.msg === 'admin request failed');
+    assert.equal(failures.length, 1);
+    assert.equal(failures[0].code, ErrorCodes.INTERNAL);
+    assert.match(JSON.stringify(failures[0].error), /secret internal detail/);
     assert.deepEqual((await call(app, { method: 'GET', url: '/v1/rooms/lobby/sockets' })).body, {
       room: 'lobby',
       namespace: '/',
@@ -376,5 +376,11 @@ describe('admin API: bearer token', () => {
     for (const url of ['/healthz', '/readyz', '/metrics', '/dashboard']) {
       assert.equal((await call(app, { method: 'GET', url })).status, 200, url);
     }
+    // Unknown /v1 routes too: without the token, nothing tells which routes exist.
+    assert.equal((await call(app, { method: 'GET', url: '/v1/nothing-here' })).status, 401);
+    assert.equal(
+      (await call(app, { method: 'GET', url: '/v1/nothing-here', headers: { authorization } })).status,
+      404,
+    );
   });
 });

@@ -20,7 +20,7 @@ function invalid(fn: () => unknown, message: RegExp) {
 }
 
 describe('backend reply parsing', () => {
-  test('an empty answer is an empty reply; every field is kept as given', () => {
+  test('an empty answer is an empty reply; every field is kept, emits as args, { $binary } as bytes', () => {
     for (const empty of [undefined, null, '']) assert.deepEqual(parseReply(empty), {});
     const full = {
       accept: true,
@@ -31,18 +31,29 @@ describe('backend reply parsing', () => {
       emit: [
         { room: 'r', event: 'e', data: 1 },
         { event: 'to-self', data: { $binary: 'AAE=' } },
+        { event: 'many', args: [1, { $binary: 'Ag==' }, 'three'] },
       ],
-      ack: [{ ok: true }, 2],
+      ack: [{ ok: true }, { $binary: 'AwQ=' }],
       disconnect: false,
     };
-    assert.deepEqual(parseReply(full), full);
+    assert.deepEqual(parseReply(full), {
+      ...full,
+      emit: [
+        { room: 'r', event: 'e', args: [1] },
+        { event: 'to-self', args: [Buffer.from([0, 1])] },
+        { event: 'many', args: [1, Buffer.from([2]), 'three'] },
+      ],
+      ack: [{ ok: true }, Buffer.from([3, 4])],
+    });
   });
 
-  test('unknown fields are dropped; an emit keeps only room, event and data', () => {
+  test('unknown fields are dropped; an emit keeps only room, event and its arguments', () => {
     assert.deepEqual(parseReply({ ack: [], extra: 1 }), { ack: [] });
-    assert.deepEqual(parseReply({ emit: [{ event: 'e', data: 1, args: [1, 2], nsp: '/x' }] }), {
-      emit: [{ event: 'e', data: 1 }],
+    assert.deepEqual(parseReply({ emit: [{ event: 'e', data: 1, nsp: '/x' }] }), {
+      emit: [{ event: 'e', args: [1] }],
     });
+    invalid(() => parseReply({ emit: [{ event: 'e', data: 1, args: [1] }] }), /either data or args/);
+    invalid(() => parseReply({ emit: [{ event: 'e', args: 'x' }] }), /either data or args/);
   });
 
   test('each wrong shape is refused with RLY_ERR_UPSTREAM_INVALID naming the field', () => {
