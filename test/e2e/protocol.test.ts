@@ -234,7 +234,8 @@ describe('protocol with Redis and a backend', () => {
         .emitWithAck('message-with-ack', Buffer.from([9]), 'x')) as unknown;
       assert.deepEqual([...(acked as Buffer)], [9]);
       const call = fn.calls.find((c) => c.type === 'event' && c.event === 'message');
-      assert.deepEqual((call?.args as unknown[])[2], { $binary: Buffer.from([1, 2, 3]).toString('base64') });
+      const args = (call as { args: unknown[] }).args;
+      assert.deepEqual(args[2], { $binary: Buffer.from([1, 2, 3]).toString('base64') });
     });
   }
 });
