@@ -38,9 +38,13 @@ export async function v1Routes(app: FastifyInstance, deps: AdminDeps): Promise<v
     try {
       return { instances: await deps.registry.list() };
     } catch (err) {
-      throw new RelayError(ErrorCodes.CLUSTER, 'the instance registry (Redis) is unavailable', {
-        cause: err,
-      });
+      throw new RelayError(
+        ErrorCodes.CLUSTER,
+        `the instance registry (Redis) is unavailable: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
     }
   });
 
@@ -90,9 +94,13 @@ export async function v1Routes(app: FastifyInstance, deps: AdminDeps): Promise<v
       try {
         live = await deps.registry.list();
       } catch (err) {
-        throw new RelayError(ErrorCodes.CLUSTER, 'the instance registry (Redis) is unavailable', {
-          cause: err,
-        });
+        throw new RelayError(
+          ErrorCodes.CLUSTER,
+          `the instance registry (Redis) is unavailable: ${(err as Error).message}`,
+          {
+            cause: err,
+          },
+        );
       }
       if (!live.some((instance) => instance.instanceId === id)) {
         throw new RelayError(ErrorCodes.INSTANCE_NOT_FOUND, `no live instance ${JSON.stringify(id)}`);

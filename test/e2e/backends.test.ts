@@ -506,7 +506,8 @@ describe('backends', () => {
     );
     assert.deepEqual(forIvy(), [
       ['connect', false],
-      ['disconnect', 'forced close'],
+      // A drain drops the transport as a restart would (a WebSocket here): no CLOSE packet.
+      ['disconnect', 'transport close'],
       ['connect', true],
     ]);
   });

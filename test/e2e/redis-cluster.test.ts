@@ -75,7 +75,7 @@ describe('Redis Cluster', () => {
   test('the instance registry (one MULTI and one script per hash tag) lists both instances', async (t) => {
     if (!cluster) return t.skip('redis-server or redis-cli is not installed');
     const res = await fetch(`${b.adminUrl}/v1/instances`);
-    assert.equal(res.status, 200);
+    assert.equal(res.status, 200, await res.clone().text());
     const { instances } = (await res.json()) as { instances: Array<{ instanceId: string }> };
     assert.deepEqual(
       instances.map((i) => i.instanceId),
