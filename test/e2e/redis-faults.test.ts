@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { after, test } from 'node:test';
+import { after, type TestContext, test } from 'node:test';
 import { createClient } from 'redis';
 import type { Socket } from 'socket.io-client';
 import { metric } from '../helpers/admin.js';
@@ -105,18 +105,17 @@ const ns = (sent: Sent[], which: (s: Sent) => boolean = () => true) => sent.filt
 /** Log lines of one message, to check that an outage is logged once, not once per failed operation. */
 const logged = (relay: RelayProcess, msg: string) => relay.logs.filter((l) => l.msg === msg).length;
 
-test('Redis killed during traffic and restarted on the same port: local delivery goes on, refusals are coded, the cluster heals by itself', async (t) => {
-  if (!toolAvailable('redis-server')) return t.skip('redis-server is not installed');
-  let redis: RedisServer = await startRedis();
-  const port = redis.port;
-  t.after(() => redis.stop());
-  const common = ['--redis-url', redis.url];
+/**
+ * Two relays on one Redis (A on uws, B on ws), a publisher and a member on each (B's member on long-polling),
+ * all in one room, publishing until stopped; resolves once messages cross both ways.
+ */
+async function trafficAcrossTwoRelays(t: TestContext, redisUrl: string) {
+  const common = ['--redis-url', redisUrl];
   const [a, b] = await Promise.all([
     startRelay([...common, '--instance-id', 'A', '--transport', 'uws']),
     startRelay([...common, '--instance-id', 'B', '--transport', 'ws']),
   ]);
   t.after(() => Promise.all([a.stop('SIGKILL'), b.stop('SIGKILL')]));
-
   const [pubA, atA, pubB, atB] = await Promise.all([
     client(a.url, { transports: ['websocket'] }),
     client(a.url, { transports: ['websocket'] }),
@@ -134,6 +133,15 @@ test('Redis killed during traffic and restarted on the same port: local delivery
     'traffic across instances',
     () => numbers(gotA, 'B').length >= 5 && numbers(gotB, 'A').length >= 5,
   );
+  return { a, b, atA, atB, gotA, gotB, fromA, fromB };
+}
+
+test('Redis killed during traffic and restarted on the same port: local delivery goes on, refusals are coded, the cluster heals by itself', async (t) => {
+  if (!toolAvailable('redis-server')) return t.skip('redis-server is not installed');
+  let redis: RedisServer = await startRedis();
+  const port = redis.port;
+  t.after(() => redis.stop());
+  const { a, b, atA, atB, gotA, gotB, fromA, fromB } = await trafficAcrossTwoRelays(t, redis.url);
 
   // Kill.
   const killedAt = Date.now();
@@ -218,29 +226,7 @@ test('Redis frozen (SIGSTOP) during traffic: readiness 503 within seconds, every
   if (!toolAvailable('redis-server')) return t.skip('redis-server is not installed');
   const redis = await startRedis();
   t.after(() => redis.stop());
-  const common = ['--redis-url', redis.url];
-  const [a, b] = await Promise.all([
-    startRelay([...common, '--instance-id', 'A', '--transport', 'uws']),
-    startRelay([...common, '--instance-id', 'B', '--transport', 'ws']),
-  ]);
-  t.after(() => Promise.all([a.stop('SIGKILL'), b.stop('SIGKILL')]));
-  const [pubA, atA, pubB, atB] = await Promise.all([
-    client(a.url, { transports: ['websocket'] }),
-    client(a.url, { transports: ['websocket'] }),
-    client(b.url, { transports: ['websocket'] }),
-    client(b.url, { transports: ['polling'] }),
-  ]);
-  for (const s of [pubA, atA, pubB, atB]) assert.deepEqual(await ask(s, 'join', 'room'), { ok: true });
-  const gotA = collect<Msg>(atA, 'msg');
-  const gotB = collect<Msg>(atB, 'msg');
-  const fromA = publisher(pubA, 'A', 'room');
-  const fromB = publisher(pubB, 'B', 'room');
-  // A failed assertion must not leave the loops running.
-  t.after(() => void Promise.all([fromA.stop(), fromB.stop()]));
-  await waitFor(
-    'traffic across instances',
-    () => numbers(gotA, 'B').length >= 5 && numbers(gotB, 'A').length >= 5,
-  );
+  const { a, b, atA, atB, gotA, gotB, fromA, fromB } = await trafficAcrossTwoRelays(t, redis.url);
 
   const frozenAt = Date.now();
   redis.freeze();
