@@ -8,7 +8,7 @@ import { createRetrier } from '../upstream/retry.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { RelayOps } from './ops.js';
 import { type AdmitStep, type ConnectStep, refusal } from './pipeline.js';
-import { assignUser, isOthersUserRoom } from './users.js';
+import { assignUser, isOthersUserRoom, userIdOf } from './users.js';
 import { assertJoinable, assertRoom, looksLikeSocketId } from './validate.js';
 
 /** Handles a client event that is not a built-in; `ack` is the client's callback, if it sent one. */
@@ -19,8 +19,11 @@ export type EventForwarder = (
   ack?: (...a: unknown[]) => void,
 ) => void;
 
-/** Keys of `socket.data` the relay owns (set by JWT auth): a backend's `data` cannot overwrite them. */
-const RELAY_DATA_KEYS = ['userId', 'tokenExpiresAt'] as const;
+/**
+ * Keys of `socket.data` the relay owns (set by JWT auth): a backend's `data` cannot overwrite them. The
+ * claims among them: room patterns read `{claims.<name>}` from there.
+ */
+const RELAY_DATA_KEYS = ['userId', 'tokenExpiresAt', 'claims'] as const;
 /** Handshake `auth` keys a backend never sees: the recovery session. */
 const SESSION_AUTH_KEYS = ['pid', 'offset'];
 /**
@@ -140,7 +143,7 @@ export function createBackends(deps: BackendsDeps): Backends {
       socket.data = withRelayKeys(reply.data, socket.data);
       changed = true;
     }
-    if (reply.userId !== undefined) {
+    if (reply.userId !== undefined && reply.userId !== userIdOf(socket)) {
       if (await assignUser(socket, reply.userId)) changed = true;
       else deps.log.warn('backend userId ignored: the socket has a verified user', { namespace });
     }

@@ -59,7 +59,8 @@ export function createBuiltins(namespace: string, deps: BuiltinDeps): ConnectSte
           `joining ${JSON.stringify(name)} is not allowed on ${namespace}`,
         );
       }
-      // The socket's own user room: it is in it since it connected, so an allowed join has nothing to do.
+      // Already in it (its own user room, which it is in since it connected, or a repeated join): there is
+      // nothing to do, and nothing to ask the backend.
       if (socket.rooms.has(name)) return {};
       await deps.authorizeJoin?.(socket, name);
       await socket.join(name);
