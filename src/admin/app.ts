@@ -1,5 +1,6 @@
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import { type ErrorCode, ErrorCodes, RelayError } from '../errors.js';
+import { bearerAuth } from './auth.js';
 import { dashboardRoutes } from './dashboard.js';
 import type { AdminDeps } from './deps.js';
 import { healthRoutes } from './health.js';
@@ -53,6 +54,15 @@ export async function createAdminApp(deps: AdminDeps): Promise<FastifyInstance> 
   );
 
   app.addHook('onRequest', requestGuard(deps.config.adminAllowedHosts));
+  // On the whole /v1 prefix, unknown routes included: without the token, nothing says which routes exist.
+  if (deps.config.adminToken !== undefined) {
+    const auth = bearerAuth(deps.config.adminToken);
+    app.addHook('onRequest', async (request) => {
+      if (request.url === '/v1' || request.url.startsWith('/v1/') || request.url.startsWith('/v1?')) {
+        await auth(request);
+      }
+    });
+  }
   healthRoutes(app, deps);
   dashboardRoutes(app, { tokenRequired: deps.config.adminToken !== undefined });
   await app.register(async (v1) => v1Routes(v1, deps), { prefix: '/v1' });

@@ -2,7 +2,6 @@ import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { ErrorCodes, RelayError } from '../errors.js';
 import { MAX_USER_ID_LENGTH, userRoom } from '../relay/users.js';
-import { bearerAuth } from './auth.js';
 import type { AdminDeps } from './deps.js';
 
 const NamespaceQuery = Type.Object(
@@ -22,10 +21,8 @@ const PublishBody = Type.Object(
   { additionalProperties: false },
 );
 
-/** The `/v1/*` operator API; guarded by the bearer token when one is configured. */
+/** The `/v1/*` operator API (the bearer token, when one is configured, is checked in app.ts). */
 export async function v1Routes(app: FastifyInstance, deps: AdminDeps): Promise<void> {
-  if (deps.config.adminToken !== undefined) app.addHook('onRequest', bearerAuth(deps.config.adminToken));
-
   app.get('/stats', async () => {
     const local = deps.ops.localStats();
     return {

@@ -54,3 +54,20 @@ export function collect<T = unknown>(socket: Socket, event: string): T[] {
 export function received<T>(what: string, list: T[], n: number, timeoutMs = 10_000): Promise<T[]> {
   return waitFor(`${what} (${list.length}/${n})`, () => (list.length >= n ? list : undefined), timeoutMs);
 }
+
+/**
+ * Proves that nothing more is on its way to `lists` from what was broadcast before: `publish` sends `marker`
+ * down the same path, and this waits until every list holds it. A namespace's broadcasts travel in one
+ * stream, which every instance reads and delivers in order, so once the marker is in, everything published
+ * before it has been delivered, and whatever would have come twice has come. Streams adapter only: the
+ * Pub/Sub adapters give no single order across instances.
+ */
+export async function fence<T>(
+  lists: T[][],
+  marker: T,
+  publish: (marker: T) => Promise<unknown>,
+): Promise<void> {
+  await publish(marker);
+  const holds = (list: T[]) => list.some((m) => JSON.stringify(m) === JSON.stringify(marker));
+  await waitFor(`the fence ${JSON.stringify(marker)}`, () => lists.every(holds));
+}

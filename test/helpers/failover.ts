@@ -53,6 +53,8 @@ export async function publishThroughFailover(
   await kill();
   await publishing;
   const resumedMs = Date.now() - killedAt;
+  // Late deliveries of what was published around the failover land here. A fence would need a marker
+  // that is delivered for sure, and a failover may lose a publish (counted in \`lost\`, not failed on).
   await new Promise((r) => setTimeout(r, 500));
   assert.deepEqual(received, [...new Set(received)], 'no duplicates');
   assert.deepEqual(

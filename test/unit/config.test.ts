@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +6,6 @@ import { describe, test } from 'node:test';
 import { loadConfig, usage } from '../../src/config/load.js';
 import { settings } from '../../src/config/schema.js';
 import { ConfigError } from '../../src/errors.js';
-import { BIN } from '../helpers/relay.js';
 
 function file(name: string, text: string): string {
   const path = join(tmpdir(), `relay-config-${process.pid}-${name}`);
@@ -325,41 +323,5 @@ describe('config loading', () => {
       configError(() => loadConfig({ argv: ['--config', queueWithoutRedis], env: {} })).message,
       /^namespaces\.\/a\.upstream\.queue: a work queue needs --redis-url/,
     );
-  });
-});
-
-describe('edge-relay CLI', () => {
-  const run = (args: string[], env: Record<string, string> = {}) =>
-    spawnSync(process.execPath, [BIN, ...args], {
-      env: { ...process.env, ...env },
-      encoding: 'utf8',
-      timeout: 10_000,
-    });
-
-  test('a bad value exits 2 with one line naming the setting, and nothing starts', () => {
-    for (const [args, env, setting] of [
-      [['start', '--port', 'abc'], {}, '--port'],
-      [['start'], { RELAY_RECOVERY_WINDOW_MS: 'soon' }, 'RELAY_RECOVERY_WINDOW_MS'],
-      [['start', '--config', '/nonexistent.yaml'], {}, '--config'],
-      [['start', '--max-everything', '1'], {}, '--max-everything'],
-    ] as const) {
-      const result = run([...args], { ...env });
-      assert.equal(result.status, 2, `${args.join(' ')} exits 2`);
-      const lines = result.stderr.trim().split('\n');
-      assert.equal(lines.length, 1, result.stderr);
-      assert.match(
-        lines[0] as string,
-        new RegExp(
-          `^edge-relay: RLY_ERR_CONFIG ${setting}: expected|^edge-relay: RLY_ERR_CONFIG ${setting}: unknown`,
-        ),
-      );
-      assert.equal(result.stdout, '', 'nothing started');
-    }
-  });
-
-  test('--help prints usage and exits 0', () => {
-    const result = run(['--help']);
-    assert.equal(result.status, 0);
-    assert.match(result.stdout, /^Usage: edge-relay start \[flags\]/);
   });
 });

@@ -82,3 +82,105 @@ test('a restore waits for the reader to reach an offset it has not read yet', as
   assert.equal(await reached, true);
   assert.equal(await history.reached(id(4), 10), false);
 });
+
+test('a replay and the live entries after it are each entry after the offset exactly once, whenever the restore lands', () => {
+  // The reader appends an entry, then delivers it live to the sockets in the room. A restore takes the
+  // replay (offset, last] and joins the room in one synchronous step between two reads. Wherever that step
+  // falls, replay then live must be the entries after the offset: none missing, none twice, in order.
+  const total = 12;
+  const offset = 3;
+  for (let landsAfter = offset; landsAfter <= total; landsAfter++) {
+    const history = new StreamHistory({ keepMs: 60_000, maxEntries: 100 }, stream(0).read);
+    history.start(id(0));
+    const got: string[] = [];
+    let joined = false;
+    for (let n = 1; n <= total; n++) {
+      history.append(id(n), fields(n));
+      if (joined) got.push(id(n)); // delivered live
+      if (n === landsAfter) {
+        got.push(...ids(history, id(offset))); // the replay
+        joined = true;
+      }
+    }
+    assert.deepEqual(
+      got,
+      Array.from({ length: total - offset }, (_, i) => id(offset + 1 + i)),
+      `restore after entry ${landsAfter}`,
+    );
+  }
+});
+
+test('entries read longer ago than keepMs are forgotten, and offsets before them are no longer covered', (t) => {
+  t.mock.timers.enable({ apis: ['Date'], now: 1_000_000 });
+  const history = new StreamHistory({ keepMs: 10_000, maxEntries: 100 }, stream(0).read);
+  history.start(id(0));
+  for (let n = 1; n <= 5; n++) history.append(id(n), fields(n));
+  t.mock.timers.tick(10_001);
+  history.append(id(6), fields(6)); // trimming runs as entries are read
+  assert.deepEqual(ids(history, id(5)), [id(6)]);
+  assert.equal(history.covers(id(4)), false, 'what a restore from there needs is gone from memory');
+  assert.equal(history.covers(id(5)), true, 'everything after the newest forgotten entry is still held');
+  assert.equal(history.size, 1);
+});
+
+test('an entry not in the cluster format is kept in its place with no message, and the next ones still decode', () => {
+  const history = new StreamHistory({ keepMs: 60_000, maxEntries: 100 }, stream(0).read);
+  history.start(id(0));
+  history.append(id(1), fields(1));
+  history.append(id(2), { foo: 'bar', data: '{not json' });
+  history.append(id(3), fields(3));
+  const entries = [...history.after(id(0))];
+  assert.deepEqual(
+    entries.map((e) => [e.id, e.message === undefined]),
+    [
+      [id(1), false],
+      [id(2), true],
+      [id(3), false],
+    ],
+  );
+});
+
+test('a fetch the trimming overtook is read again up to the new start: no hole between fetched and held', async () => {
+  const redis = stream(30);
+  let release: () => void = () => {};
+  const gate = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let first = true;
+  // The first read waits while the reader goes on and the history forgets its oldest entries.
+  const slowRead = async (after: string, upTo: string, count: number) => {
+    if (first) {
+      first = false;
+      await gate;
+    }
+    return redis.read(after, upTo, count);
+  };
+  const history = new StreamHistory({ keepMs: 60_000, maxEntries: 5 }, slowRead);
+  history.start(id(10));
+  const fetched = history.fetchFrom(id(2), 100);
+  for (let n = 11; n <= 20; n++) history.append(id(n), fields(n)); // forgets 11..15
+  release();
+  assert.equal(await fetched, true);
+  assert.deepEqual(redis.reads, [`${id(2)}..${id(10)}`, `${id(2)}..${id(15)}`]);
+  assert.deepEqual(
+    ids(history, id(2)),
+    Array.from({ length: 18 }, (_, i) => id(3 + i)),
+  );
+});
+
+test('older history is read in chunks of 1,000; more than the limit is refused and nothing is kept', async () => {
+  const redis = stream(2_600);
+  const history = new StreamHistory({ keepMs: 60_000, maxEntries: 10_000 }, redis.read);
+  history.start(id(2_500));
+  assert.equal(await history.fetchFrom(id(0), 2_000), false);
+  assert.equal(history.size, 0);
+  assert.equal(history.covers(id(0)), false);
+  redis.reads.length = 0;
+  assert.equal(await history.fetchFrom(id(0), 3_000), true);
+  assert.deepEqual(redis.reads, [
+    `${id(0)}..${id(2_500)}`,
+    `${id(1_000)}..${id(2_500)}`,
+    `${id(2_000)}..${id(2_500)}`,
+  ]);
+  assert.equal(history.size, 2_500);
+});

@@ -14,11 +14,11 @@ import { defaultQueueStream } from '../../src/config/namespaces.js';
 import { createEmitter } from '../../src/emitter/index.js';
 import { JOB_FIELD, type QueueJob, type QueueReply } from '../../src/upstream/queue-protocol.js';
 import { metric } from '../helpers/admin.js';
-import { ask, client, closeClients, collect, received } from '../helpers/clients.js';
+import { ask, client, closeClients, collect, fence, received } from '../helpers/clients.js';
 import { REPLAY_WINDOW_MS, startFunctionServer, verifySignature } from '../helpers/function-server.js';
 import { freePort } from '../helpers/ports.js';
 import { exited, jsonLines, track, waitFor } from '../helpers/processes.js';
-import { type RedisServer, startRedis, suiteRedis } from '../helpers/redis.js';
+import { type RedisServer, redisCommand, startRedis, suiteRedis } from '../helpers/redis.js';
 import { type RelayProcess, startRelay, writeConfig } from '../helpers/relay.js';
 import { toolAvailable } from '../helpers/tools.js';
 
@@ -108,6 +108,28 @@ async function startWorker(dir: string, redisUrl: string, name: string, mode = '
   return { child, lines };
 }
 
+/** The holding id (`<instanceId>/<bootId>`) of the life of `instanceId` that `relay` lists as live now. */
+async function holdingOf(relay: RelayProcess, instanceId: string): Promise<string> {
+  return waitFor(`${instanceId} in /v1/instances`, async () => {
+    const { instances } = (await (await fetch(`${relay.adminUrl}/v1/instances`)).json()) as {
+      instances: Array<{ instanceId: string; bootId: string }>;
+    };
+    const live = instances.find((i) => i.instanceId === instanceId);
+    return live && `${instanceId}/${live.bootId}`;
+  });
+}
+
+/**
+ * The `lost instance swept` lines about `holding`, from any relay. A sweep logs one once it has ended every
+ * socket of the holding it could and dropped the holding from the cluster's list: after that no sweep can
+ * end any of them again, so no further "instance lost" disconnect of that holding can be sent.
+ */
+function sweepsOf(relays: RelayProcess[], holding: string): Array<{ sockets: number }> {
+  return relays
+    .flatMap((r) => r.logs)
+    .filter((l) => l.msg === 'lost instance swept' && l.holding === holding) as Array<{ sockets: number }>;
+}
+
 describe('backends', () => {
   let redis: RedisServer | undefined;
   let fn: Awaited<ReturnType<typeof startFunction>>;
@@ -181,11 +203,12 @@ describe('backends', () => {
     assert.deepEqual(await ask(alice, 'shout', 'again'), { ok: true, heard: 'again' });
     await received('shouts at bob', atBob, 2);
     await received('shouts at alice', atAlice, 2);
-    await new Promise((r) => setTimeout(r, 300));
-    const expected = [
-      { by: 'alice', text: 'hello' },
-      { by: 'alice', text: 'again' },
-    ];
+    // Each ack came after its emits were in the stream: a marker published now arrives after any copy of them.
+    const end = { by: 'test', text: 'fence' };
+    await fence([atBob, atAlice], end, (data) =>
+      ask(alice, 'publish', { room: 'team:1', event: 'shouted', data }),
+    );
+    const expected = [{ by: 'alice', text: 'hello' }, { by: 'alice', text: 'again' }, end];
     assert.deepEqual(
       atBob,
       expected,
@@ -254,6 +277,8 @@ describe('backends', () => {
     await waitFor('disconnect call', () =>
       fn.calls.find((c) => c.type === 'disconnect' && c.socket.id === id),
     );
+    // No event would announce a second call: a duplicate would start from the same disconnect, a tick
+    // apart, so it arrives within a round trip of the first. The sleep stays, short.
     await new Promise((r) => setTimeout(r, 500));
     const disconnects = fn.calls.filter((c) => c.type === 'disconnect' && c.socket.id === id);
     assert.equal(disconnects.length, 1);
@@ -285,7 +310,8 @@ describe('backends', () => {
       await waitFor(`${user}: the disconnect call`, () =>
         fn.calls.some((c) => c.type === 'disconnect' && c.socket.id === id),
       );
-      // Long enough for a second one to arrive, were it sent.
+      // Long enough for a second one to arrive, were it sent. No event would announce it: the two paths
+      // that could each send one (the handshake's end and the socket's disconnect) run a tick apart.
       await new Promise((r) => setTimeout(r, 500));
       const calls = fn.calls.filter((c) => c.socket.id === id).map((c) => [c.type, c.reason ?? null]);
       assert.deepEqual(
@@ -313,12 +339,13 @@ describe('backends', () => {
       .of('/app')
       .to(y.id as string)
       .emit('news', { n: 'direct' });
-    await emitter.close();
     await received('news at y', atY, 4);
     await received('news at x', atX, 3);
-    await new Promise((r) => setTimeout(r, 300));
-    assert.deepEqual(atX, [{ n: 1 }, { n: 2 }, { n: 3 }]);
-    assert.deepEqual(atY, [{ n: 1 }, { n: 2 }, { n: 3 }, { n: 'direct' }]);
+    // The same stream: once this last push is in, any copy of the earlier ones would be too.
+    await fence([atX, atY], { n: 'fence' }, (data) => emitter.of('/app').to('team:1').emit('news', data));
+    await emitter.close();
+    assert.deepEqual(atX, [{ n: 1 }, { n: 2 }, { n: 3 }, { n: 'fence' }]);
+    assert.deepEqual(atY, [{ n: 1 }, { n: 2 }, { n: 3 }, { n: 'direct' }, { n: 'fence' }]);
   });
 
   test('work queue: two workers from another project share 20 tasks, each processed once and acked', async (t) => {
@@ -420,19 +447,28 @@ describe('backends', () => {
     }
     const refused = await ask<{ error: { message: string } }>(erin, 'ping');
     assert.match(refused.error.message, /circuit is open/);
+    const attempts = () =>
+      metric(a, 'relay_upstream_calls_total', { namespace: '/flaky', type: 'disconnect' });
+    const attemptsBefore = await attempts();
     erin.disconnect();
-    await new Promise((r) => setTimeout(r, 1_500));
+    // Refused twice (by the function, or by the open circuit): the disconnect is being retried, not dropped.
+    await waitFor(
+      'two refused attempts at the disconnect',
+      async () => (await attempts()) >= attemptsBefore + 2,
+    );
     assert.deepEqual(flakiness.delivered, [], 'nothing delivered while the function fails');
     flakiness.failing = false;
-    await waitFor(
+    // The retrier logs this once the call went through, and stops: no attempt follows it.
+    const retried = await waitFor(
       'the disconnect, once the function is back',
-      () => flakiness.delivered.includes(id),
+      () =>
+        a.logs.find(
+          (l) => l.msg === 'disconnect delivered to the backend after retries' && l.socketId === id,
+        ),
       30_000,
     );
-    await new Promise((r) => setTimeout(r, 1_000));
+    assert.ok(Number(retried.attempts) > 2);
     assert.deepEqual(flakiness.delivered, [id], 'delivered once');
-    const retried = a.logs.find((l) => l.msg === 'disconnect delivered to the backend after retries');
-    assert.equal(retried?.socketId, id);
   });
 
   test('a drained instance reports its disconnects itself; the recovered socket is a new connect, never an "instance lost"', async (t) => {
@@ -442,6 +478,7 @@ describe('backends', () => {
     relays.push(d);
     const ivy = await client(d.url, { auth: { user: 'ivy' } }, '/app');
     const id = ivy.id as string;
+    const firstLife = await holdingOf(d, 'D');
     // A broadcast gives the client an offset to recover from.
     const shouts = collect<Json>(ivy, 'shouted');
     await ask(ivy, 'shout', 'before the restart');
@@ -456,8 +493,17 @@ describe('backends', () => {
         .filter((c) => c.socket.id === id && c.type !== 'event')
         .map((c) => [c.type, c.reason ?? c.socket.recovered ?? false]);
     await waitFor('the recovered connect', () => forIvy().length >= 3);
-    // Past the instance timeout plus a sweep: the old life of D is swept, and holds nothing of ivy's.
-    await new Promise((r) => setTimeout(r, 12_000));
+    // The first life of D is swept once it is no longer live: it had released ivy itself, so nothing is
+    // ended, and from then on nothing of it can be.
+    const swept = await waitFor(`a sweep of ${firstLife}`, () => {
+      const lines = sweepsOf(relays, firstLife);
+      return lines.length > 0 && lines;
+    });
+    assert.deepEqual(
+      swept.map((l) => l.sockets),
+      swept.map(() => 0),
+      'the drained life held nothing any more',
+    );
     assert.deepEqual(forIvy(), [
       ['connect', false],
       ['disconnect', 'forced close'],
@@ -467,6 +513,7 @@ describe('backends', () => {
 
   test('the instance holding sockets is killed: each disconnect reaches the function and the queue backend exactly once', async (t) => {
     if (!redis) return t.skip('redis-server is not installed');
+    const redisPort = redis.port;
     const [, b] = relays as [RelayProcess, RelayProcess];
     const gina = await client(b.url, { auth: { user: 'gina' }, reconnection: false }, '/app');
     const hank = await client(b.url, { auth: { user: 'hank' }, reconnection: false }, '/jobs');
@@ -479,6 +526,11 @@ describe('backends', () => {
         namespaces.map((nsp, i) => client(b.url, { auth: { user: `late${i}` }, reconnection: false }, nsp)),
       )
     ).map((socket, i) => ({ nsp: namespaces[i], id: socket.id as string }));
+    const holding = await holdingOf(b, 'B');
+    const instanceLost = () =>
+      fn.calls.filter((c) => c.type === 'disconnect' && c.reason === 'instance lost').length +
+      workers.flatMap((w) => w.lines.filter((l) => l.disconnect && l.reason === 'instance lost')).length;
+    const lostBefore = instanceLost();
     const killedAt = Date.now();
     await b.stop('SIGKILL');
     const disconnectsAtFunction = (id: string) =>
@@ -503,8 +555,32 @@ describe('backends', () => {
       throw err;
     });
     const tookMs = Date.now() - killedAt;
-    // Two survivors sweep every heartbeat: wait two more rounds to see that nobody sends it again.
-    await new Promise((r) => setTimeout(r, 11_000));
+    // Every socket of B is ended by exactly one sweep, which sends its disconnect and, once the holding is
+    // empty, drops it and logs how many it ended (several survivors may sweep at once: each logs its own
+    // count). When the counts add up to the "instance lost" disconnects the backends received, every
+    // sweep is over and each of its calls has arrived; none can follow.
+    const ended = () => sweepsOf(relays, holding).reduce((sum, l) => sum + l.sockets, 0);
+    await waitFor(`the sweeps of ${holding} to add up to the disconnects received`, () => {
+      const n = ended();
+      return n > 0 && n === instanceLost() - lostBefore;
+    }).catch((err) => {
+      const received = instanceLost() - lostBefore;
+      console.log(`# ended by sweeps: ${ended()}, "instance lost" disconnects received: ${received}`);
+      throw err;
+    });
+    // The work queue delivers at least once: every disconnect job is acked, so none will be delivered again.
+    await waitFor('every job of /jobs acked', async () => {
+      const [stream, groups] = await Promise.all([
+        redisCommand(redisPort, ['XINFO', 'STREAM', 'relay:queue:/jobs']),
+        redisCommand(redisPort, ['XINFO', 'GROUPS', 'relay:queue:/jobs']),
+      ]);
+      const fields = (list: unknown) => {
+        const flat = list as unknown[];
+        return Object.fromEntries(flat.flatMap((v, i) => (i % 2 ? [] : [[String(v), flat[i + 1]]])));
+      };
+      const group = (groups as unknown[]).map(fields).find((g) => g.name === 'workers');
+      return group?.pending === 0 && group['last-delivered-id'] === fields(stream)['last-generated-id'];
+    });
     const atFunction = disconnectsAtFunction(ginaId);
     const atQueue = disconnectsAtQueue(hankId);
     assert.deepEqual(

@@ -44,6 +44,8 @@ for (const adapter of ['pubsub', 'sharded-pubsub'] as const) {
       assert.deepEqual(await ask(bob, 'publish', { room: alice.id, event: 'n', data: 99 }), { ok: true });
       await received('messages at bob', atBob, 20);
       await received('messages at alice', atAlice, 21);
+      // A short sleep, not a fence: Pub/Sub has no single order across the two instances' publishing
+      // connections, so a later marker would not prove that a copy of an earlier message is not on its way.
       await new Promise((r) => setTimeout(r, 300));
       const oneToTwenty = Array.from({ length: 20 }, (_, i) => i + 1);
       assert.deepEqual(atBob, oneToTwenty);

@@ -6,7 +6,7 @@ import { createBackend } from '../../src/backend/index.js';
 import { streamOf } from '../../src/cluster/wire.js';
 import { createEmitter } from '../../src/emitter/index.js';
 import { metric } from '../helpers/admin.js';
-import { ask, client, closeClients, collect, received } from '../helpers/clients.js';
+import { ask, client, closeClients, collect, fence, received } from '../helpers/clients.js';
 import { publishThroughFailover } from '../helpers/failover.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/processes.js';
@@ -63,8 +63,8 @@ describe('Redis Cluster', () => {
       for (let n = 1; n <= 10; n++)
         assert.deepEqual(await ask(alice, 'publish', { room: 'room', event: 'n', data: n }), { ok: true });
       await received(`messages on ${nsp}`, atBob, 10);
-      await new Promise((r) => setTimeout(r, 200));
-      assert.deepEqual(atBob, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], `exactly once, in order, on ${nsp}`);
+      await fence([atBob], 11, (data) => ask(alice, 'publish', { room: 'room', event: 'n', data }));
+      assert.deepEqual(atBob, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], `exactly once, in order, on ${nsp}`);
     }
     const streams = ['socket.io-0', 'socket.io-1', 'socket.io-2', 'socket.io--1', 'socket.io--2'];
     const masters = new Set<number>();
@@ -99,10 +99,11 @@ describe('Redis Cluster', () => {
     await waitFor('carol recovered', () => carol.connected && carol.recovered, 15_000);
     assert.equal(carol.id, id);
     await received('missed messages', atCarol, 21);
-    await new Promise((r) => setTimeout(r, 200));
+    // After the replay, live: a copy of a replayed message would arrive before this one.
+    await fence([atCarol], 21, (data) => ask(alice, 'publish', { room: 'recover', event: 'r', data }));
     assert.deepEqual(
       atCarol,
-      Array.from({ length: 21 }, (_, i) => i),
+      Array.from({ length: 22 }, (_, i) => i),
     );
   });
 
@@ -130,9 +131,9 @@ describe('Redis Cluster', () => {
     await emitter.of('/jobs').to('watchers').emit('progress', 6);
     await received('progress at bob', atBob, 6);
     await received('progress at alice', atAlice, 6);
-    await new Promise((r) => setTimeout(r, 200));
-    assert.deepEqual(atBob, [1, 2, 3, 4, 5, 6], 'exactly once, in order, on the other instance');
-    assert.deepEqual(atAlice, [1, 2, 3, 4, 5, 6]);
+    await fence([atBob, atAlice], 7, (n) => emitter.of('/jobs').to('watchers').emit('progress', n));
+    assert.deepEqual(atBob, [1, 2, 3, 4, 5, 6, 7], 'exactly once, in order, on the other instance');
+    assert.deepEqual(atAlice, [1, 2, 3, 4, 5, 6, 7]);
   });
 
   test('the master holding a stream is killed during traffic: delivery resumes on its replica', async (t) => {
