@@ -238,64 +238,77 @@ describe('--jwt-user-claim', () => {
   });
 });
 
-describe('an HTTP function sets the user and authorizes joins', () => {
-  let fn: Awaited<ReturnType<typeof startFunctionServer>>;
-  let relay: RelayProcess;
-  before(async () => {
-    fn = await startFunctionServer(FUNCTION_SECRET, (call, reply) => {
-      if (call.type === 'connect') return reply(200, { userId: call.socket.handshake.auth.user });
-      if (call.type === 'join') {
-        if (String(call.room).startsWith('ok:')) return reply(200, { allow: true });
-        if (String(call.room).startsWith('no:'))
-          return reply(200, { error: { code: 'APP_NOPE', message: 'not this one' } });
-        return reply(200, { allow: false });
+// The backend's user is joined during the handshake, which on uWS touches the WebSocket before Socket.IO's
+// own join does: both transports.
+for (const transport of ['uws', 'ws'] as const) {
+  describe(`an HTTP function sets the user and authorizes joins (${transport})`, () => {
+    let fn: Awaited<ReturnType<typeof startFunctionServer>>;
+    let relay: RelayProcess;
+    before(async () => {
+      fn = await startFunctionServer(FUNCTION_SECRET, (call, reply) => {
+        if (call.type === 'connect') return reply(200, { userId: call.socket.handshake.auth.user });
+        if (call.type === 'join') {
+          if (String(call.room).startsWith('ok:')) return reply(200, { allow: true });
+          if (String(call.room).startsWith('no:'))
+            return reply(200, { error: { code: 'APP_NOPE', message: 'not this one' } });
+          return reply(200, { allow: false });
+        }
+        return reply(200, {});
+      });
+      const upstream = { http: { url: fn.url, secret: FUNCTION_SECRET }, authorizeJoin: true };
+      const config = writeConfig({
+        namespaces: { '/app': { join: ['ok:*', 'no:*', 'maybe:*', 'user:*'], upstream } },
+      });
+      relay = await startRelay(['--config', config, '--transport', transport]);
+    });
+    after(async () => {
+      closeClients();
+      await relay?.stop('SIGKILL');
+      await fn?.close();
+    });
+
+    test("the connect reply's userId is the socket's user, with its room", async () => {
+      const erin = await client(relay.url, { auth: { user: 'erin' } }, '/app');
+      const erinPolling = await client(
+        relay.url,
+        { auth: { user: 'erin' }, transports: ['polling'] },
+        '/app',
+      );
+      assert.equal((await ask(erin, 'whoami')).userId, 'erin');
+      const got = [collect(erin, 'hi'), collect(erinPolling, 'hi')];
+      await adminPublish(relay, { namespace: '/app', user: 'erin', event: 'hi', data: 1 });
+      await adminPublish(relay, { namespace: '/app', user: 'erin', event: 'hi', data: 2 });
+      for (const list of got) {
+        await received('messages to the backend-set user', list, 2);
+        assert.deepEqual(list, [1, 2]);
       }
-      return reply(200, {});
     });
-    const upstream = { http: { url: fn.url, secret: FUNCTION_SECRET }, authorizeJoin: true };
-    const config = writeConfig({
-      namespaces: { '/app': { join: ['ok:*', 'no:*', 'maybe:*', 'user:*'], upstream } },
+
+    test('the backend decides each join the patterns allow, and its error code reaches the ack', async () => {
+      const erin = await client(relay.url, { auth: { user: 'erin' } }, '/app');
+      const joinCalls = () => fn.calls.filter((c) => c.type === 'join' && c.socket.id === erin.id);
+      assert.deepEqual(await ask(erin, 'join', 'ok:1'), { ok: true });
+      assert.deepEqual(await ask(erin, 'join', 'no:1'), {
+        ok: false,
+        error: { code: 'APP_NOPE', message: 'not this one' },
+      });
+      assert.deepEqual(await outcome(erin, 'join', 'maybe:1'), forbidden, 'allow: false refuses');
+      assert.deepEqual(
+        joinCalls().map((c) => c.room),
+        ['ok:1', 'no:1', 'maybe:1'],
+      );
+      const [first] = joinCalls();
+      assert.equal(first?.namespace, '/app');
+      assert.equal(first?.socket.data.userId, 'erin');
+
+      // Refused before any call: outside the patterns, and another user's room.
+      assert.deepEqual(await outcome(erin, 'join', 'elsewhere'), forbidden);
+      assert.deepEqual(await outcome(erin, 'join', 'user:frank'), forbidden);
+      assert.equal(joinCalls().length, 3);
+      assert.deepEqual(await roomSockets(relay, 'ok:1', '/app'), [erin.id]);
     });
-    relay = await startRelay(['--config', config]);
   });
-  after(async () => {
-    closeClients();
-    await relay?.stop('SIGKILL');
-    await fn?.close();
-  });
-
-  test("the connect reply's userId is the socket's user, with its room", async () => {
-    const erin = await client(relay.url, { auth: { user: 'erin' } }, '/app');
-    assert.equal((await ask(erin, 'whoami')).userId, 'erin');
-    const got = collect(erin, 'hi');
-    await adminPublish(relay, { namespace: '/app', user: 'erin', event: 'hi', data: 1 });
-    await received('a message to the backend-set user', got, 1);
-  });
-
-  test('the backend decides each join the patterns allow, and its error code reaches the ack', async () => {
-    const erin = await client(relay.url, { auth: { user: 'erin' } }, '/app');
-    const joinCalls = () => fn.calls.filter((c) => c.type === 'join' && c.socket.id === erin.id);
-    assert.deepEqual(await ask(erin, 'join', 'ok:1'), { ok: true });
-    assert.deepEqual(await ask(erin, 'join', 'no:1'), {
-      ok: false,
-      error: { code: 'APP_NOPE', message: 'not this one' },
-    });
-    assert.deepEqual(await outcome(erin, 'join', 'maybe:1'), forbidden, 'allow: false refuses');
-    assert.deepEqual(
-      joinCalls().map((c) => c.room),
-      ['ok:1', 'no:1', 'maybe:1'],
-    );
-    const [first] = joinCalls();
-    assert.equal(first?.namespace, '/app');
-    assert.equal(first?.socket.data.userId, 'erin');
-
-    // Refused before any call: outside the patterns, and another user's room.
-    assert.deepEqual(await outcome(erin, 'join', 'elsewhere'), forbidden);
-    assert.deepEqual(await outcome(erin, 'join', 'user:frank'), forbidden);
-    assert.equal(joinCalls().length, 3);
-    assert.deepEqual(await roomSockets(relay, 'ok:1', '/app'), [erin.id]);
-  });
-});
+}
 
 describe('a work-queue backend: setUser, onJoin, to({ user })', () => {
   let redis: RedisServer | undefined;
