@@ -62,7 +62,11 @@ export function createBuiltins(namespace: string, deps: BuiltinDeps): ConnectSte
       // Already in it (its own user room, which it is in since it connected, or a repeated join): there is
       // nothing to do, and nothing to ask the backend.
       if (socket.rooms.has(name)) return {};
-      await deps.authorizeJoin?.(socket, name);
+      if (deps.authorizeJoin) {
+        await deps.authorizeJoin(socket, name);
+        // Gone while the backend decided: joining now would leave a room entry no disconnect cleans up.
+        if (!socket.connected) return {};
+      }
       await socket.join(name);
       // Acked only once persisted: a crash right after the ack still restores this room.
       await deps.saveSession(socket);
