@@ -182,7 +182,9 @@ export async function createRelay(
             replies: replies as ReplyRouter,
           });
     upstreams.push(raw);
-    return backends.attach(namespace, instrument(raw, namespace, metrics));
+    return backends.attach(namespace, instrument(raw, namespace, metrics), {
+      authorizeJoin: upstream.authorizeJoin,
+    });
   };
 
   setupNamespaces(io, config, {

@@ -7,7 +7,7 @@ export const ErrorCodes = {
   CONFIG: 'RLY_ERR_CONFIG',
   /** A client event or admin request body has the wrong shape. */
   BAD_REQUEST: 'RLY_ERR_BAD_REQUEST',
-  /** The namespace policy does not allow joining / publishing to this room. */
+  /** The namespace policy (or its backend) does not allow joining / publishing to this room. */
   FORBIDDEN: 'RLY_ERR_FORBIDDEN',
   /** Room names that look like socket ids are reserved: joining one would intercept direct messages. */
   ROOM_RESERVED: 'RLY_ERR_ROOM_RESERVED',
@@ -67,8 +67,10 @@ export const errorDescriptions: Readonly<Record<ErrorCode, string>> = {
   RLY_ERR_CONFIG: 'a bad setting at startup (stderr line, exit code 2)',
   RLY_ERR_BAD_REQUEST:
     'a room, event or `publish` payload of the wrong shape or length, or a reserved event name; an admin request with a bad body or query (400)',
-  RLY_ERR_FORBIDDEN: 'the namespace policy does not allow this `join` or `publish`',
-  RLY_ERR_ROOM_RESERVED: "`join` of a socket-id-shaped room; `leave` of the socket's own room",
+  RLY_ERR_FORBIDDEN:
+    "the namespace policy does not allow this `join` or `publish`; `join` of another user's `user:<id>` room; a backend (`authorizeJoin`) refused a `join` without a code of its own",
+  RLY_ERR_ROOM_RESERVED:
+    "`join` of a socket-id-shaped room; `leave` of the socket's own room or of its user's `user:<id>` room",
   RLY_ERR_AUTH:
     '`connect_error` `data.code` for a missing, malformed, wrongly signed or expired JWT; `relay:disconnect` when a token expires while connected',
   RLY_ERR_RATE_LIMITED:
@@ -130,6 +132,20 @@ export class ConfigError extends RelayError {
     super(ErrorCodes.CONFIG, `${setting}: ${message}`);
     this.name = 'ConfigError';
     this.setting = setting;
+  }
+}
+
+/**
+ * A refusal a backend decided (a `join` it does not authorize): its own code and message reach the client
+ * as given, since a backend may use codes of its own beside the RLY_ERR_* ones.
+ */
+export class UpstreamRefusal extends Error {
+  readonly body: { code: string; message: string };
+
+  constructor(body: { code: string; message: string }) {
+    super(body.message);
+    this.name = 'UpstreamRefusal';
+    this.body = body;
   }
 }
 

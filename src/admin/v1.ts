@@ -1,6 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import { ErrorCodes, RelayError } from '../errors.js';
+import { MAX_USER_ID_LENGTH, userRoom } from '../relay/users.js';
 import type { AdminDeps } from './deps.js';
 
 const NamespaceQuery = Type.Object(
@@ -12,6 +13,8 @@ const PublishBody = Type.Object(
   {
     namespace: Type.Optional(Type.String({ minLength: 1 })),
     room: Type.Optional(Type.String({ minLength: 1 })),
+    /** In place of `room`: every socket of this user (the room `user:<id>`). */
+    user: Type.Optional(Type.String({ minLength: 1, maxLength: MAX_USER_ID_LENGTH })),
     event: Type.String({ minLength: 1 }),
     data: Type.Optional(Type.Unknown()),
   },
@@ -52,8 +55,12 @@ export async function v1Routes(app: FastifyInstance, deps: AdminDeps): Promise<v
     '/publish',
     { schema: { body: PublishBody } },
     async (request, reply) => {
-      const { namespace, room, event, data } = request.body;
-      await deps.ops.publish({ namespace, room, event, data }, 'admin');
+      const { namespace, room, user, event, data } = request.body;
+      if (room !== undefined && user !== undefined) {
+        throw new RelayError(ErrorCodes.BAD_REQUEST, 'expected room or user, not both');
+      }
+      const to = user === undefined ? room : userRoom(user);
+      await deps.ops.publish({ namespace, room: to, event, data }, 'admin');
       return reply.code(202).send({ ok: true });
     },
   );

@@ -4,12 +4,13 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { errorReporter, type OutsideRedisOptions, outsideClient } from '../cluster/outside.js';
 import { defaultQueueStream } from '../config/namespaces.js';
-import { createEmitter, type NamespaceEmitter } from '../emitter/index.js';
+import { createEmitter, type NamespaceEmitter, roomsOf, type Target } from '../emitter/index.js';
 import { DISCONNECT_EVENT, ErrorCodes } from '../errors.js';
 import { binaryFromJson, binaryToJson } from '../upstream/binary.js';
 import type { SocketView, UpstreamReply } from '../upstream/protocol.js';
 import { JOB_FIELD, type QueueJob, type QueueReply } from '../upstream/queue-protocol.js';
 
+export type { Target } from '../emitter/index.js';
 export type { SocketView } from '../upstream/protocol.js';
 
 /**
@@ -38,19 +39,37 @@ export interface BackendContext {
   args: unknown[];
   /** Sends `event(...args)` to this socket; binary arguments (Buffers) stay binary. */
   emit(event: string, ...args: unknown[]): void;
-  to(room: string): { emit(event: string, ...args: unknown[]): void };
+  /** `to('room')`, or `to({ user: 'alice' })` for every socket of that user, wherever they are. */
+  to(target: Target): { emit(event: string, ...args: unknown[]): void };
   join(room: string): void;
   leave(room: string): void;
   disconnect(): void;
 }
 
+/** In `onConnect`: the socket is not connected yet, and its user can still be set. */
+export interface ConnectContext extends BackendContext {
+  /**
+   * Makes `userId` the socket's user: it joins `user:<userId>`, `whoami` shows it and `{userId}` patterns
+   * use it. Ignored by the relay when the socket already has a user from its verified JWT.
+   */
+  setUser(userId: string): void;
+}
+
 export type EventHandler = (data: unknown, ctx: BackendContext) => unknown;
+
+/**
+ * Decides a client's `join` (namespaces with `authorizeJoin: true`): return true to allow it; false, or
+ * throwing (an error's `code` and `message` reach the client's ack), refuses it.
+ */
+export type JoinHandler = (room: string, ctx: BackendContext) => boolean | Promise<boolean>;
 
 export interface Backend {
   /** The handler's result is the argument of the client's ack. */
   handle(event: string, handler: EventHandler): Backend;
   /** Throwing refuses the connection: the client's `connect_error` carries the error's message and `code`. */
-  onConnect(handler: (ctx: BackendContext) => unknown): Backend;
+  onConnect(handler: (ctx: ConnectContext) => unknown): Backend;
+  /** Without one, every `join` call is refused (`RLY_ERR_NO_HANDLER`): authorizing fails closed. */
+  onJoin(handler: JoinHandler): Backend;
   onDisconnect(handler: (ctx: BackendContext, reason: string) => unknown): Backend;
   start(): Promise<void>;
   /** Stops reading, lets the jobs in hand finish, and disconnects. */
@@ -65,7 +84,8 @@ export function createBackend(opts: BackendOptions): Backend {
   const claimIdleMs = opts.claimIdleMs ?? 30_000;
   const concurrency = opts.concurrency ?? 16;
   const handlers = new Map<string, EventHandler>();
-  let onConnect: ((ctx: BackendContext) => unknown) | undefined;
+  let onConnect: ((ctx: ConnectContext) => unknown) | undefined;
+  let onJoin: JoinHandler | undefined;
   let onDisconnect: ((ctx: BackendContext, reason: string) => unknown) | undefined;
 
   const report = errorReporter(opts, 'edge-relay/backend');
@@ -99,6 +119,20 @@ export function createBackend(opts: BackendOptions): Backend {
       return { ...effects.reply, ...dataChange(before, job.socket.data) };
     }
     const live = liveEffects(job.socket, job.type === 'event' ? job.args : [], nsp);
+    if (job.type === 'join') {
+      let allowed: boolean;
+      try {
+        if (!onJoin) {
+          throw Object.assign(new Error('the backend has no join handler'), { code: ErrorCodes.NO_HANDLER });
+        }
+        allowed = (await onJoin(job.room, live.ctx)) === true;
+      } catch (err) {
+        await live.settled();
+        return { error: errorOf(err, ErrorCodes.FORBIDDEN) };
+      }
+      await live.settled();
+      return { allow: allowed };
+    }
     if (job.type === 'disconnect') {
       await onDisconnect?.(live.ctx, job.reason);
       await live.settled();
@@ -198,6 +232,10 @@ export function createBackend(opts: BackendOptions): Backend {
       onConnect = handler;
       return backend;
     },
+    onJoin(handler) {
+      onJoin = handler;
+      return backend;
+    },
     onDisconnect(handler) {
       onDisconnect = handler;
       return backend;
@@ -225,20 +263,28 @@ export function createBackend(opts: BackendOptions): Backend {
 
 /** For a connect, effects go back in the reply: the socket is not connected until the relay applies them. */
 function connectEffects(socket: SocketView) {
-  const reply: Required<Pick<UpstreamReply, 'join' | 'leave' | 'emit'>> & { disconnect?: boolean } = {
+  const reply: Required<Pick<UpstreamReply, 'join' | 'leave' | 'emit'>> &
+    Pick<UpstreamReply, 'disconnect' | 'userId'> = {
     join: [],
     leave: [],
     emit: [],
   };
-  const ctx: BackendContext = {
+  const ctx: ConnectContext = {
     socket,
     args: [],
     emit: (event, ...args) => reply.emit.push({ event, args }),
-    to: (room) => ({ emit: (event, ...args) => reply.emit.push({ room, event, args }) }),
+    to: (target) => ({
+      emit: (event, ...args) => {
+        for (const room of roomsOf(target)) reply.emit.push({ room, event, args });
+      },
+    }),
     join: (room) => reply.join.push(room),
     leave: (room) => reply.leave.push(room),
     disconnect: () => {
       reply.disconnect = true;
+    },
+    setUser: (userId) => {
+      reply.userId = userId;
     },
   };
   return { ctx, reply };
@@ -255,7 +301,7 @@ function liveEffects(socket: SocketView, args: unknown[], nsp: NamespaceEmitter)
     socket,
     args,
     emit: (event, ...args) => void writes.push(self.emit(event, ...args)),
-    to: (room) => ({ emit: (event, ...args) => void writes.push(nsp.to(room).emit(event, ...args)) }),
+    to: (target) => ({ emit: (event, ...args) => void writes.push(nsp.to(target).emit(event, ...args)) }),
     join: (room) => void writes.push(self.socketsJoin(room)),
     leave: (room) => void writes.push(self.socketsLeave(room)),
     disconnect: () => {

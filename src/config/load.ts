@@ -83,6 +83,8 @@ function checkCombinations(config: RelayConfig): void {
   for (const [flag, value] of [
     ['--jwt-audience', config.jwtAudience],
     ['--jwt-issuer', config.jwtIssuer],
+    // Its default is `sub`: another claim only means something when tokens are verified.
+    ['--jwt-user-claim', config.jwtUserClaim === 'sub' ? undefined : config.jwtUserClaim],
   ]) {
     if (value !== undefined && !verifies) {
       throw new ConfigError(flag as string, 'expected together with --jwt-secret or --jwt-jwks-url');

@@ -3,9 +3,12 @@ import { field, httpUrl, integer, secret } from './values.js';
 
 /** What one namespace allows, and where its non-built-in events go. */
 export interface NamespacePolicy {
-  /** Rooms clients may join (`*` matches any run of characters). */
+  /**
+   * Rooms clients may join: `*` matches any run of characters; `{userId}` and `{claims.<name>}` match only
+   * the socket's own value (see `parsePattern`).
+   */
   join: readonly string[];
-  /** Rooms clients may publish to. */
+  /** Rooms clients may publish to (same patterns). */
   publish: readonly string[];
   upstream?: UpstreamConfig;
 }
@@ -13,7 +16,12 @@ export interface NamespacePolicy {
 /** The backend of a namespace: an HTTP function, or a Redis Streams work queue read by backend workers. */
 export type UpstreamConfig = HttpUpstreamConfig | QueueUpstreamConfig;
 
-export interface HttpUpstreamConfig {
+interface UpstreamCommon {
+  /** The backend decides each client `join` that the patterns allow (a `join` call). */
+  authorizeJoin: boolean;
+}
+
+export interface HttpUpstreamConfig extends UpstreamCommon {
   kind: 'http';
   url: string;
   /** HMAC-SHA256 key of the `X-Relay-Signature` header. */
@@ -23,7 +31,7 @@ export interface HttpUpstreamConfig {
   concurrency: number;
 }
 
-export interface QueueUpstreamConfig {
+export interface QueueUpstreamConfig extends UpstreamCommon {
   kind: 'queue';
   stream: string;
   /** How long a client's ack (or a handshake) waits for a backend's reply. */
@@ -69,10 +77,14 @@ export function parseNamespaces(raw: unknown): Record<string, NamespacePolicy> {
 
 function parseUpstream(at: string, namespace: string, raw: unknown): UpstreamConfig {
   if (!isObject(raw)) throw new ConfigError(at, 'expected { http: {...} } or { queue: {...} }');
-  onlyKeys(at, raw, ['http', 'queue']);
+  onlyKeys(at, raw, ['http', 'queue', 'authorizeJoin']);
   if ((raw.http === undefined) === (raw.queue === undefined)) {
     throw new ConfigError(at, 'expected exactly one of http or queue');
   }
+  if (raw.authorizeJoin !== undefined && typeof raw.authorizeJoin !== 'boolean') {
+    throw new ConfigError(`${at}.authorizeJoin`, 'expected true or false');
+  }
+  const authorizeJoin = raw.authorizeJoin === true;
   if (raw.http !== undefined) {
     const h = raw.http;
     if (!isObject(h)) throw new ConfigError(`${at}.http`, 'expected { url, secret, timeoutMs? }');
@@ -83,6 +95,7 @@ function parseUpstream(at: string, namespace: string, raw: unknown): UpstreamCon
       secret: field(`${at}.http.secret`, secret.parse, h.secret),
       timeoutMs: field(`${at}.http.timeoutMs`, timeoutMs.parse, h.timeoutMs ?? 5_000),
       concurrency: field(`${at}.http.concurrency`, concurrency.parse, h.concurrency ?? 64),
+      authorizeJoin,
     });
   }
   const q = raw.queue ?? {};
@@ -96,6 +109,7 @@ function parseUpstream(at: string, namespace: string, raw: unknown): UpstreamCon
     stream: (q.stream as string | undefined) ?? defaultQueueStream(namespace),
     timeoutMs: field(`${at}.queue.timeoutMs`, timeoutMs.parse, q.timeoutMs ?? 30_000),
     maxLen: field(`${at}.queue.maxLen`, maxLen.parse, q.maxLen ?? 100_000),
+    authorizeJoin,
   });
 }
 
@@ -117,5 +131,41 @@ function patternList(setting: string, raw: unknown): string[] {
   if (!Array.isArray(raw) || raw.some((p) => typeof p !== 'string' || p === '')) {
     throw new ConfigError(setting, 'expected a list of non-empty room patterns such as ["*"] or ["chat:*"]');
   }
+  for (const [i, pattern] of (raw as string[]).entries()) parsePattern(pattern, `${setting}[${i}]`);
   return raw as string[];
+}
+
+/** One piece of a room pattern: literal text, `*`, or a placeholder filled from the socket's identity. */
+export type PatternPart =
+  | { kind: 'text'; text: string }
+  | { kind: 'any' }
+  | { kind: 'userId' }
+  | { kind: 'claim'; name: string };
+
+const CLAIM_PREFIX = 'claims.';
+
+/**
+ * The syntax of room patterns: `*` matches any run of characters; `{userId}` the socket's user id;
+ * `{claims.<name>}` its verified JWT claim `<name>` (top level; dots and colons belong to the name, so
+ * namespaced claims such as `{claims.https://example.com/team}` work); every other character is literal.
+ * Braces belong to placeholders only: a stray one is a config error rather than a pattern that silently
+ * never matches.
+ */
+export function parsePattern(pattern: string, setting = 'pattern'): PatternPart[] {
+  const parts: PatternPart[] = [];
+  for (const [token, inner] of pattern.matchAll(/\*|\{([^{}]*)\}|[^*{}]+|[{}]/g)) {
+    if (token === '*') parts.push({ kind: 'any' });
+    else if (inner === 'userId') parts.push({ kind: 'userId' });
+    else if (inner?.startsWith(CLAIM_PREFIX) && inner.length > CLAIM_PREFIX.length) {
+      parts.push({ kind: 'claim', name: inner.slice(CLAIM_PREFIX.length) });
+    } else if (inner === undefined && token !== '{' && token !== '}')
+      parts.push({ kind: 'text', text: token });
+    else {
+      throw new ConfigError(
+        setting,
+        `${JSON.stringify(token)} is not a placeholder (expected {userId} or {claims.<name>}, and no other braces)`,
+      );
+    }
+  }
+  return parts;
 }

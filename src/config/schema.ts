@@ -249,6 +249,13 @@ const declared = {
     ...optional(text('an issuer (the iss claim tokens must carry)')),
     doc: 'the iss claim every auth.token must carry (unset: not checked)',
   }),
+  jwtUserClaim: setting({
+    flag: '--jwt-user-claim',
+    env: 'RELAY_JWT_USER_CLAIM',
+    ...text('a claim name such as sub or email'),
+    default: 'sub',
+    doc: "the JWT claim that names the socket's user (its room is user:<id>); a token without it is refused",
+  }),
   corsOrigin: setting({
     flag: '--cors-origin',
     env: 'RELAY_CORS_ORIGIN',

@@ -5,12 +5,16 @@ import { PacketType } from 'socket.io-parser';
 import { errorReporter, type OutsideRedisOptions, outsideClient } from '../cluster/outside.js';
 import type { RedisClient } from '../cluster/redis.js';
 import { EMITTER_UID, encodeEntry, streamOf } from '../cluster/wire.js';
+import { userRoom } from '../relay/users.js';
 
-/** Sends into one namespace; `to`/`in` narrow it to rooms (a socket id is a room), `except` excludes. */
+/** Rooms to send to: a room name (a socket id is a room), several, or `{ user }`: every socket of that user. */
+export type Target = string | string[] | { user: string };
+
+/** Sends into one namespace; `to`/`in` narrow it to rooms or users, `except` excludes. */
 export interface NamespaceEmitter {
-  to(room: string | string[]): NamespaceEmitter;
-  in(room: string | string[]): NamespaceEmitter;
-  except(room: string | string[]): NamespaceEmitter;
+  to(target: Target): NamespaceEmitter;
+  in(target: Target): NamespaceEmitter;
+  except(target: Target): NamespaceEmitter;
   /** Broadcasts `event(...args)`; resolves with the stream id once it is in the cluster's stream. */
   emit(event: string, ...args: unknown[]): Promise<string>;
   /** The selected sockets join `rooms`, on whichever instance holds them. */
@@ -52,12 +56,11 @@ export function createEmitter(opts: EmitterOptions): Emitter {
 
   const scoped = (nsp: string, rooms: Set<string>, except: Set<string>): NamespaceEmitter => {
     const selection = () => ({ rooms: [...rooms], except: [...except], flags: {} });
-    const add = (set: Set<string>, room: string | string[]) =>
-      new Set([...set, ...(Array.isArray(room) ? room : [room])]);
+    const add = (set: Set<string>, target: Target) => new Set([...set, ...roomsOf(target)]);
     return {
-      to: (room) => scoped(nsp, add(rooms, room), except),
-      in: (room) => scoped(nsp, add(rooms, room), except),
-      except: (room) => scoped(nsp, rooms, add(except, room)),
+      to: (target) => scoped(nsp, add(rooms, target), except),
+      in: (target) => scoped(nsp, add(rooms, target), except),
+      except: (target) => scoped(nsp, rooms, add(except, target)),
       emit: (event, ...args) =>
         write(nsp, MessageType.BROADCAST, {
           packet: { type: PacketType.EVENT, data: [event, ...args], nsp },
@@ -79,4 +82,11 @@ export function createEmitter(opts: EmitterOptions): Emitter {
       if (owned?.isOpen) await owned.quit();
     },
   };
+}
+
+/** The rooms a target names; `{ user }` is the user's room `user:<id>`. */
+export function roomsOf(target: Target): string[] {
+  if (typeof target === 'string') return [target];
+  if (Array.isArray(target)) return target;
+  return [userRoom(target.user)];
 }

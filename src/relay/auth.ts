@@ -2,10 +2,11 @@ import { createRemoteJWKSet, type JWTVerifyGetKey, errors as joseErrors, jwtVeri
 import { DISCONNECT_EVENT, ErrorCodes } from '../errors.js';
 import type { Metrics } from '../metrics/registry.js';
 import { type AdmitStep, type ConnectStep, refusal } from './pipeline.js';
+import { toUserId } from './users.js';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** Verifies `auth.token` at the handshake; `sub` becomes `socket.data.userId`. */
+/** Verifies `auth.token` at the handshake; the user claim (`sub` by default) becomes `socket.data.userId`. */
 export interface Authenticator {
   verify(
     token: unknown,
@@ -21,7 +22,7 @@ export class AuthError extends Error {
         malformed: 'auth.token is not a valid JWT',
         signature: 'auth.token signature is not valid',
         expired: 'auth.token has expired',
-        claims: 'auth.token lacks sub or exp, has another audience or issuer, or is not valid yet',
+        claims: 'auth.token lacks its user claim or exp, has another audience or issuer, or is not valid yet',
         keys: 'the signing keys could not be fetched',
       }[reason],
     );
@@ -35,7 +36,10 @@ export function createAuthenticator(opts: {
   /** Required `aud` and `iss` values, when set. */
   audience?: string | undefined;
   issuer?: string | undefined;
+  /** The claim that names the user (--jwt-user-claim); default `sub`. */
+  userClaim?: string | undefined;
 }): Authenticator | undefined {
+  const userClaim = opts.userClaim ?? 'sub';
   let key: Uint8Array | JWTVerifyGetKey;
   let algorithms: string[];
   if (opts.secret !== undefined) {
@@ -59,9 +63,11 @@ export function createAuthenticator(opts: {
           ...(opts.audience !== undefined ? { audience: opts.audience } : {}),
           ...(opts.issuer !== undefined ? { issuer: opts.issuer } : {}),
         });
-        if (typeof payload.sub !== 'string' || payload.sub === '') throw new AuthError('claims');
+        // Without a usable user id the socket could not have its user room or `{userId}` permissions.
+        const userId = toUserId(payload[userClaim]);
+        if (userId === undefined) throw new AuthError('claims');
         const expiresAt = payload.exp === undefined ? undefined : payload.exp * 1000;
-        return { userId: payload.sub, expiresAt, claims: { ...payload } };
+        return { userId, expiresAt, claims: { ...payload } };
       } catch (err) {
         throw toAuthError(err);
       }

@@ -1,6 +1,6 @@
 import type { Socket } from 'socket.io';
 import type { HeldSocket, Holdings } from '../cluster/holdings.js';
-import { DISCONNECT_EVENT, ErrorCodes, RelayError, toErrorBody } from '../errors.js';
+import { DISCONNECT_EVENT, ErrorCodes, RelayError, toErrorBody, UpstreamRefusal } from '../errors.js';
 import type { Logger } from '../log.js';
 import { binaryToJson } from '../upstream/binary.js';
 import { type SocketView, safeHeaders, type UpstreamReply } from '../upstream/protocol.js';
@@ -8,6 +8,7 @@ import { createRetrier } from '../upstream/retry.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { RelayOps } from './ops.js';
 import { type AdmitStep, type ConnectStep, refusal } from './pipeline.js';
+import { assignUser, isOthersUserRoom, userIdOf } from './users.js';
 import { assertJoinable, assertRoom, looksLikeSocketId } from './validate.js';
 
 /** Handles a client event that is not a built-in; `ack` is the client's callback, if it sent one. */
@@ -18,8 +19,11 @@ export type EventForwarder = (
   ack?: (...a: unknown[]) => void,
 ) => void;
 
-/** Keys of `socket.data` the relay owns (set by JWT auth): a backend's `data` cannot overwrite them. */
-const RELAY_DATA_KEYS = ['userId', 'tokenExpiresAt'] as const;
+/**
+ * Keys of `socket.data` the relay owns (set by JWT auth): a backend's `data` cannot overwrite them. The
+ * claims among them: room patterns read `{claims.<name>}` from there.
+ */
+const RELAY_DATA_KEYS = ['userId', 'tokenExpiresAt', 'claims'] as const;
 /** Handshake `auth` keys a backend never sees: the recovery session. */
 const SESSION_AUTH_KEYS = ['pid', 'offset'];
 /**
@@ -58,11 +62,16 @@ export interface NamespaceBackend {
   connected: ConnectStep;
   /** Client events that are not built-ins. */
   forward: EventForwarder;
+  /**
+   * With `authorizeJoin`: asks the backend about a client's `join` the patterns allow; rejects with an
+   * `UpstreamRefusal` (the backend's code) or the call's RelayError.
+   */
+  authorizeJoin: ((socket: Socket, room: string) => Promise<void>) | undefined;
 }
 
 /** Connects namespaces to their backends: handshakes, events, replies, and every disconnect. */
 export interface Backends {
-  attach(namespace: string, upstream: Upstream): NamespaceBackend;
+  attach(namespace: string, upstream: Upstream, opts: { authorizeJoin: boolean }): NamespaceBackend;
   /** Sends the disconnect of a socket whose instance was lost. */
   sendLost(socket: HeldSocket): void;
   /** Resolves once every call in flight has been answered (used while draining). */
@@ -134,7 +143,15 @@ export function createBackends(deps: BackendsDeps): Backends {
       socket.data = withRelayKeys(reply.data, socket.data);
       changed = true;
     }
+    if (reply.userId !== undefined && reply.userId !== userIdOf(socket)) {
+      if (await assignUser(socket, reply.userId)) changed = true;
+      else deps.log.warn('backend userId ignored: the socket has a verified user', { namespace });
+    }
     for (const room of reply.join ?? []) {
+      if (isOthersUserRoom(socket, room)) {
+        deps.log.warn("backend join ignored: another user's room", { namespace, room });
+        continue;
+      }
       try {
         await socket.join(assertJoinable(socket.rooms, room));
         changed = true;
@@ -178,7 +195,7 @@ export function createBackends(deps: BackendsDeps): Backends {
   };
 
   return {
-    attach(namespace, upstream) {
+    attach(namespace, upstream, opts) {
       upstreams.set(namespace, upstream);
       const accepted = new WeakMap<Socket, UpstreamReply>();
       return {
@@ -224,7 +241,10 @@ export function createBackends(deps: BackendsDeps): Backends {
         forward(socket, event, args, ack) {
           const call = { event, args: binaryToJson(args) as unknown[] };
           track(upstream.call({ type: 'event', namespace, socket: view(socket), ...call }))
-            .then(async (reply) => {
+            .then(async ({ userId, ...reply }) => {
+              // A socket's user is settled when it connects: the user's room and permissions follow from it.
+              if (userId !== undefined)
+                deps.log.warn('backend userId ignored: only a connect reply sets it', { namespace });
               await apply(socket, reply);
               ack?.(...(reply.ack ?? []));
             })
@@ -233,6 +253,18 @@ export function createBackends(deps: BackendsDeps): Backends {
               ack?.({ ok: false, error: toErrorBody(err) });
             });
         },
+        authorizeJoin: opts.authorizeJoin
+          ? async (socket, room) => {
+              const reply = await track(
+                upstream.call({ type: 'join', namespace, socket: view(socket), room }),
+              );
+              if (reply.allow === true && reply.error === undefined) return;
+              throw new UpstreamRefusal({
+                code: reply.error?.code ?? ErrorCodes.FORBIDDEN,
+                message: reply.error?.message ?? `joining ${JSON.stringify(room)} was refused by the backend`,
+              });
+            }
+          : undefined,
       };
     },
     sendLost(socket) {

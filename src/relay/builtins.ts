@@ -1,12 +1,13 @@
 import type { Socket } from 'socket.io';
 import type { TransportName } from '../config/schema.js';
-import { type ErrorBody, ErrorCodes, RelayError, toErrorBody } from '../errors.js';
+import { type ErrorBody, ErrorCodes, RelayError, toErrorBody, UpstreamRefusal } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { EventForwarder } from './backends.js';
 import type { RelayOps } from './ops.js';
 import type { ConnectStep } from './pipeline.js';
 import type { CompiledPolicy } from './policy.js';
+import { isOthersUserRoom, userIdOf, userRoom } from './users.js';
 import { assertData, assertJoinable, assertPublish, assertRoom } from './validate.js';
 
 export const BUILTIN_EVENTS = ['join', 'leave', 'publish', 'whoami'] as const;
@@ -15,7 +16,7 @@ const builtinSet: ReadonlySet<string> = new Set(BUILTIN_EVENTS);
 
 type Ack = (reply: OkReply | ErrorReply) => void;
 type OkReply = { ok: true } & Record<string, unknown>;
-type ErrorReply = { ok: false; error: ErrorBody };
+type ErrorReply = { ok: false; error: ErrorBody | UpstreamRefusal['body'] };
 
 export interface BuiltinDeps {
   instanceId: string;
@@ -28,6 +29,8 @@ export interface BuiltinDeps {
   saveSession: (socket: Socket) => Promise<void>;
   /** The namespace's backend, when it has one: it gets every event that is not a built-in. */
   forward: EventForwarder | undefined;
+  /** With the upstream's `authorizeJoin`: the backend's say on each join the patterns allow. */
+  authorizeJoin: ((socket: Socket, room: string) => Promise<void>) | undefined;
   /** --max-payload: the most an event's arguments may weigh once decoded. */
   maxPayload: number;
 }
@@ -46,11 +49,23 @@ export function createBuiltins(namespace: string, deps: BuiltinDeps): ConnectSte
   > = {
     async join(socket, [room]) {
       const name = assertJoinable(socket.rooms, room);
-      if (!deps.policy.allowsJoin(name)) {
+      // Whatever the patterns say (`user:*` included): a user's room carries messages meant for that user.
+      if (isOthersUserRoom(socket, name)) {
+        throw new RelayError(ErrorCodes.FORBIDDEN, `${JSON.stringify(name)} is another user's room`);
+      }
+      if (!deps.policy.allowsJoin(name, socket)) {
         throw new RelayError(
           ErrorCodes.FORBIDDEN,
           `joining ${JSON.stringify(name)} is not allowed on ${namespace}`,
         );
+      }
+      // Already in it (its own user room, which it is in since it connected, or a repeated join): there is
+      // nothing to do, and nothing to ask the backend.
+      if (socket.rooms.has(name)) return {};
+      if (deps.authorizeJoin) {
+        await deps.authorizeJoin(socket, name);
+        // Gone while the backend decided: joining now would leave a room entry no disconnect cleans up.
+        if (!socket.connected) return {};
       }
       await socket.join(name);
       // Acked only once persisted: a crash right after the ack still restores this room.
@@ -61,13 +76,16 @@ export function createBuiltins(namespace: string, deps: BuiltinDeps): ConnectSte
       const name = assertRoom(room);
       if (name === socket.id)
         throw new RelayError(ErrorCodes.ROOM_RESERVED, 'a socket cannot leave its own room');
+      const userId = userIdOf(socket);
+      if (userId !== undefined && name === userRoom(userId))
+        throw new RelayError(ErrorCodes.ROOM_RESERVED, "a socket cannot leave its user's room");
       await socket.leave(name);
       await deps.saveSession(socket);
       return {};
     },
-    async publish(_socket, [payload]) {
+    async publish(socket, [payload]) {
       const { room, event, data } = assertPublish(payload);
-      if (!deps.policy.allowsPublish(room)) {
+      if (!deps.policy.allowsPublish(room, socket)) {
         throw new RelayError(
           ErrorCodes.FORBIDDEN,
           `publishing to ${JSON.stringify(room)} is not allowed on ${namespace}`,
@@ -97,7 +115,7 @@ export function createBuiltins(namespace: string, deps: BuiltinDeps): ConnectSte
       .then(
         (fields) => ack && reply(ack, { ok: true, ...fields }),
         (err: unknown) => {
-          if (!(err instanceof RelayError))
+          if (!(err instanceof RelayError || err instanceof UpstreamRefusal))
             deps.log.error('built-in event failed', { namespace, error: err });
           if (ack) reply(ack, errorReply(err));
         },
@@ -154,5 +172,5 @@ function takeAck(args: unknown[]): Ack | undefined {
 }
 
 function errorReply(err: unknown): ErrorReply {
-  return { ok: false, error: toErrorBody(err) };
+  return { ok: false, error: err instanceof UpstreamRefusal ? err.body : toErrorBody(err) };
 }

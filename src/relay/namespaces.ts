@@ -11,6 +11,8 @@ import type { RelayOps } from './ops.js';
 import { type AdmitStep, type ConnectStep, installPipeline, refusal } from './pipeline.js';
 import { compilePolicy } from './policy.js';
 import { limitRate } from './rate-limit.js';
+import { recheckRooms } from './recheck.js';
+import { joinUserRoom } from './users.js';
 
 export interface NamespaceDeps {
   ops: RelayOps;
@@ -37,10 +39,12 @@ export function setupNamespaces(io: Server, config: RelayConfig, deps: Namespace
     jwksUrl: config.jwtJwksUrl,
     audience: config.jwtAudience,
     issuer: config.jwtIssuer,
+    userClaim: config.jwtUserClaim,
   });
   const optional = <T>(step: T | undefined | false): T[] => (step ? [step] : []);
   for (const [name, policy] of Object.entries(config.namespaces)) {
     const backend = deps.backendOf(name);
+    const compiled = compilePolicy(policy);
     const admit: AdmitStep[] = [
       // First: a refused CONNECT costs no token check and no backend call.
       oneSocketPerConnection(deps.atCapacity),
@@ -52,20 +56,26 @@ export function setupNamespaces(io: Server, config: RelayConfig, deps: Namespace
       // First: a restored socket gets what it missed before anything else is sent to it.
       ...optional(deps.replay),
       ...optional(deps.transportConnected),
+      // A namespace with a backend gets rooms from it too, which its patterns do not govern: there the
+      // backend's `connect` call for the recovered socket (it sees `rooms`, may answer `leave`) re-checks.
+      ...optional(!backend && recheckRooms(compiled, deps.log)),
       countConnection(deps.metrics),
       ...optional(authenticator && expireTokens(deps.metrics)),
+      // The user is known by now (JWT, or the backend's connect reply at admission).
+      joinUserRoom,
       ...optional(backend?.connected),
       // Before the event handling: refused events reach neither a built-in nor the backend.
       ...optional(config.rateLimit !== undefined && limitRate(config.rateLimit, deps.metrics)),
       createBuiltins(name, {
         instanceId: config.instanceId,
         transport: config.transport,
-        policy: compilePolicy(policy),
+        policy: compiled,
         ops: deps.ops,
         metrics: deps.metrics,
         log: deps.log,
         saveSession: deps.saveSession,
         forward: backend?.forward,
+        authorizeJoin: backend?.authorizeJoin,
         maxPayload: config.maxPayload,
       }),
     ];

@@ -1,4 +1,5 @@
 import { type ErrorBody, ErrorCodes, RelayError } from '../errors.js';
+import { MAX_USER_ID_LENGTH, toUserId } from '../relay/users.js';
 import { binaryFromJson } from './binary.js';
 
 /** The socket as a backend sees it. */
@@ -24,6 +25,8 @@ export interface SocketView {
 export type UpstreamRequest =
   | { type: 'connect'; namespace: string; socket: SocketView }
   | { type: 'event'; namespace: string; socket: SocketView; event: string; args: unknown[] }
+  /** Namespaces with `authorizeJoin`: a client's `join` that the patterns allow; answered with `allow` or `error`. */
+  | { type: 'join'; namespace: string; socket: SocketView; room: string }
   | { type: 'disconnect'; namespace: string; socket: SocketView; reason: string };
 
 /**
@@ -41,8 +44,12 @@ export interface UpstreamReply {
   /** Connect only: `false` refuses the connection with `error`. */
   accept?: boolean;
   error?: ErrorBody | { code: string; message: string };
+  /** Join calls only: `true` lets the client join; anything else refuses it (with `error` if given). */
+  allow?: boolean;
   /** Becomes `socket.data`. */
   data?: unknown;
+  /** Connect replies only: the socket's user, when it has none yet (a JWT's user is never replaced). */
+  userId?: string;
   join?: string[];
   leave?: string[];
   emit?: EmitRequest[];
@@ -97,7 +104,16 @@ export function parseReply(raw: unknown): UpstreamReply {
     }
     reply.error = { code: e.code as string, message: e.message as string };
   }
+  if (r.allow !== undefined) {
+    if (typeof r.allow !== 'boolean') invalid('allow must be a boolean');
+    reply.allow = r.allow;
+  }
   if (r.data !== undefined) reply.data = r.data;
+  if (r.userId !== undefined) {
+    const userId = typeof r.userId === 'string' ? toUserId(r.userId) : undefined;
+    if (userId === undefined) invalid(`userId must be a string of 1 to ${MAX_USER_ID_LENGTH} characters`);
+    reply.userId = userId;
+  }
   for (const key of ['join', 'leave'] as const) {
     const list = r[key];
     if (list === undefined) continue;

@@ -45,7 +45,10 @@ describe('JWT authentication', () => {
       ['not-a-jwt', 'auth.token is not a valid JWT'],
       [await hs256({ sub: 'mallory' }, 'another-secret-entirely'), 'auth.token signature is not valid'],
       [await hs256({ sub: 'late' }, SECRET, Math.floor(Date.now() / 1000) - 60), 'auth.token has expired'],
-      [await hs256({}), 'auth.token lacks sub or exp, has another audience or issuer, or is not valid yet'],
+      [
+        await hs256({}),
+        'auth.token lacks its user claim or exp, has another audience or issuer, or is not valid yet',
+      ],
     ];
     for (const [token, message] of cases) {
       const err = await refused(relay.url, { auth: token === undefined ? {} : { token } });

@@ -13,6 +13,8 @@ export interface FunctionCall {
   event?: string;
   args?: Json[];
   reason?: string;
+  /** `join` calls (namespaces with `authorizeJoin`). */
+  room?: string;
 }
 
 /** How far a call's signed timestamp may be from the function's clock (docs/backends.md, reference check). */

@@ -153,6 +153,16 @@ describe('admin API', () => {
     ]);
   });
 
+  test("POST /v1/publish { user }: published to the user's room user:<id>", async () => {
+    const { app, calls } = await adminApp();
+    const body = { user: 'alice', event: 'note', data: 1 };
+    const answer = await call(app, { method: 'POST', url: '/v1/publish', headers: json, payload: body });
+    assert.equal(answer.status, 202);
+    assert.deepEqual(JSON.parse(JSON.stringify(calls.published)), [
+      [{ room: 'user:alice', event: 'note', data: 1 }, 'admin'],
+    ]);
+  });
+
   test('POST /v1/publish: a body the schema does not allow is a 400 RLY_ERR_BAD_REQUEST, and nothing is published', async () => {
     const { app, calls } = await adminApp();
     for (const [payload, why] of [
@@ -160,6 +170,9 @@ describe('admin API', () => {
       [{ event: '' }, 'an empty event'],
       [{ event: 7 }, 'an event that is not a string (no coercion)'],
       [{ event: 'e', room: '' }, 'an empty room'],
+      [{ event: 'e', room: 'lobby', user: 'alice' }, 'a room and a user'],
+      [{ event: 'e', user: '' }, 'an empty user'],
+      [{ event: 'e', user: 'x'.repeat(252) }, 'a user id too long for a room name'],
       [{ event: 'e', rooms: ['a'] }, 'an unknown field (not silently dropped)'],
       ['{"event": "e"', 'malformed JSON'],
       [[{ event: 'e' }], 'not an object'],

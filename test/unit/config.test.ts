@@ -136,6 +136,16 @@ describe('config loading', () => {
         .config.jwtIssuer,
       'https://id.example/',
     );
+    assert.equal(loadConfig({ argv: [], env: {} }).config.jwtUserClaim, 'sub');
+    assert.equal(
+      loadConfig({ argv: ['--jwt-secret', 'x'.repeat(16)], env: { RELAY_JWT_USER_CLAIM: 'email' } }).config
+        .jwtUserClaim,
+      'email',
+    );
+    assert.match(
+      configError(() => loadConfig({ argv: ['--jwt-user-claim', 'email'], env: {} })).message,
+      /^--jwt-user-claim: expected together with --jwt-secret or --jwt-jwks-url/,
+    );
     assert.deepEqual(
       loadConfig({ argv: [], env: { RELAY_ADMIN_ALLOWED_HOSTS: 'Relay-Admin.internal, admin.example.com' } })
         .config.adminAllowedHosts,
@@ -251,6 +261,7 @@ describe('config loading', () => {
         '  /jobs:',
         '    upstream:',
         '      queue: {}',
+        '      authorizeJoin: true',
         '',
       ].join('\n'),
     );
@@ -261,12 +272,14 @@ describe('config loading', () => {
       secret: '0123456789abcdef',
       timeoutMs: 5000,
       concurrency: 64,
+      authorizeJoin: false,
     });
     assert.deepEqual(config.namespaces['/jobs']?.upstream, {
       kind: 'queue',
       stream: 'relay:queue:/jobs',
       timeoutMs: 30000,
       maxLen: 100000,
+      authorizeJoin: true,
     });
     const cases: Array<[string, RegExp]> = [
       [
@@ -286,6 +299,10 @@ describe('config loading', () => {
         /^namespaces\.\/a\.upstream: expected exactly one of http or queue/,
       ],
       ['upstream: { lambda: {} }', /^namespaces\.\/a\.upstream\.lambda: unknown key/],
+      [
+        'upstream: { queue: {}, authorizeJoin: "yes" }',
+        /^namespaces\.\/a\.upstream\.authorizeJoin: expected true or false/,
+      ],
       [
         'upstream: { queue: { stream: "" } }',
         /^namespaces\.\/a\.upstream\.queue\.stream: expected a non-empty/,

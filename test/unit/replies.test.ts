@@ -24,8 +24,10 @@ describe('backend reply parsing', () => {
     for (const empty of [undefined, null, '']) assert.deepEqual(parseReply(empty), {});
     const full = {
       accept: true,
+      allow: true,
       error: { code: 'APP_DENIED', message: 'no' },
       data: { role: 'admin', nested: [1, { x: null }] },
+      userId: 'alice',
       join: ['a', 'b'],
       leave: ['c'],
       emit: [
@@ -73,6 +75,10 @@ describe('backend reply parsing', () => {
     invalid(() => parseReply({ emit: [{ event: 'e', room: '' }] }), /emit room must be a non-empty string/);
     invalid(() => parseReply({ ack: { ok: true } }), /ack must be the list/);
     invalid(() => parseReply({ disconnect: 1 }), /disconnect must be a boolean/);
+    invalid(() => parseReply({ allow: 'yes' }), /allow must be a boolean/);
+    for (const userId of ['', 7, 'x'.repeat(252), null]) {
+      invalid(() => parseReply({ userId }), /userId must be a string of 1 to 251 characters/);
+    }
   });
 
   test('a backend sees identifying headers only, never cookies or credentials', () => {
