@@ -407,7 +407,10 @@ describe('graceful drain', () => {
   for (const transport of ['uws', 'ws'] as const) {
     test(`POST /v1/drain: clients closed for recovery, listener closed, exit 0 (${transport})`, async () => {
       const relay = await startRelay(['--transport', transport]);
-      const clients = await Promise.all([client(relay.url), client(relay.url, { transports: ['polling'] })]);
+      const clients = await Promise.all([
+        client(relay.url, { transports: ['websocket'] }),
+        client(relay.url, { transports: ['polling'] }),
+      ]);
       const reasons = clients.map(
         (s) => new Promise<string>((resolve) => s.once('disconnect', (reason) => resolve(reason))),
       );
