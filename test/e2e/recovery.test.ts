@@ -145,10 +145,10 @@ describe('a restore that fails half-way', () => {
 describe('a session restores only into its own namespace', () => {
   const redis = suiteRedis();
 
-  test('a session made on /app, where user:* may be joined, is not restored on /, which forbids it', async (t) => {
+  test('a session made on /app, where private:* may be joined, is not restored on /, which forbids it', async (t) => {
     if (!redis.server) return t.skip('redis-server is not installed');
     const config = writeConfig({
-      namespaces: { '/': { join: ['lobby'], publish: ['*'] }, '/app': { join: ['user:*'], publish: ['*'] } },
+      namespaces: { '/': { join: ['lobby'], publish: ['*'] }, '/app': { join: ['private:*'], publish: ['*'] } },
     });
     const relay = await startRelay(['--redis-url', redis.server.url, '--config', config]);
     t.after(() => relay.stop('SIGKILL'));
@@ -157,9 +157,9 @@ describe('a session restores only into its own namespace', () => {
     app.send('40/app,');
     const connect = await waitFor('the /app CONNECT', () => app.frames.find((f) => f.startsWith('40/app,{')));
     const { pid } = JSON.parse(connect.slice('40/app,'.length)) as { pid: string };
-    app.send('42/app,1["join","user:victim"]');
+    app.send('42/app,1["join","private:victim"]');
     await waitFor('the join ack', () => app.frames.find((f) => f.startsWith('43/app,1[')));
-    await adminPublish(relay, { namespace: '/app', room: 'user:victim', event: 'secret', data: { n: 0 } });
+    await adminPublish(relay, { namespace: '/app', room: 'private:victim', event: 'secret', data: { n: 0 } });
     const event = await waitFor('an offset on /app', () =>
       app.frames.find((f) => f.startsWith('42/app,["secret"')),
     );
