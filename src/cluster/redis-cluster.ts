@@ -71,12 +71,12 @@ function asClient(make: () => Cluster): RedisClient {
         const old = cluster;
         cluster = next;
         replacing = false;
-        await old.disconnect().catch(() => {});
+        old.destroy();
         // The cluster client has no 'ready' of its own after a failure: this is the one.
         for (const listener of onReady) listener();
       })
       .catch(() => {
-        void next.disconnect().catch(() => {});
+        next.destroy();
         setTimeout(replace, REDISCOVER_AFTER_MS).unref();
       })
       .finally(() => clearTimeout(timer));
@@ -91,10 +91,7 @@ function asClient(make: () => Cluster): RedisClient {
       return client;
     },
     ping: () => cluster.sendCommand(undefined, true, ['PING']),
-    async time() {
-      const [seconds, micros] = (await cluster.sendCommand(undefined, true, ['TIME'])) as [string, string];
-      return new Date(Number(seconds) * 1000 + Math.floor(Number(micros) / 1000));
-    },
+    time: () => cluster.sendCommand(undefined, true, ['TIME']),
     // Raw commands are routed by their key: the one after the subcommand for XINFO, else the first.
     sendCommand: (args: string[]) =>
       cluster.sendCommand(args[0]?.toUpperCase() === 'XINFO' ? args[2] : args[1], false, args),
@@ -107,9 +104,9 @@ function asClient(make: () => Cluster): RedisClient {
       }
       return client;
     },
-    async quit() {
+    async close() {
       ready = false;
-      await cluster.quit();
+      await cluster.close();
     },
   };
   // Methods call whichever cluster client is current when they run, not when they were looked up: a module

@@ -76,7 +76,7 @@ export function createEmitter(opts: EmitterOptions): Emitter {
     of: (namespace) => scoped(namespace.startsWith('/') ? namespace : `/${namespace}`, new Set(), new Set()),
     async close() {
       await connected.catch(() => {});
-      if (owned?.isOpen) await owned.quit();
+      if (owned?.isOpen) await owned.close();
     },
   };
 }
