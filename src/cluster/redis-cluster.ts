@@ -49,11 +49,14 @@ function asClient(make: () => Cluster): RedisClient {
 
   const watch = (c: Cluster) => {
     for (const [event, listener] of listeners) c.on(event, listener);
-    c.on('error', () => {
+    const rediscover = () => {
       if (c !== cluster || !ready || replacing) return;
       replacing = true;
       setTimeout(replace, REDISCOVER_AFTER_MS).unref();
-    });
+    };
+    // node-redis 5 reports a node's connection errors as 'node-error', its own (discovery) as 'error'.
+    c.on('error', rediscover);
+    c.on('node-error', rediscover);
   };
   const replace = () => {
     const next = make();
@@ -99,8 +102,11 @@ function asClient(make: () => Cluster): RedisClient {
     on(event: string, listener: (...args: unknown[]) => void) {
       if (event === 'ready') onReady.push(listener);
       else {
-        listeners.push([event, listener]);
-        cluster.on(event, listener);
+        // A node's connection errors are the client's errors, as with a single node (and node-redis 4).
+        for (const name of event === 'error' ? ['error', 'node-error'] : [event]) {
+          listeners.push([name, listener]);
+          cluster.on(name, listener);
+        }
       }
       return client;
     },
