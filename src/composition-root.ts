@@ -74,7 +74,7 @@ export async function createRelay(
   const sentinel = sentinelTarget
     ? {
         ...sentinelTarget,
-        client: await connectSentinel(sentinelTarget, { disableOfflineQueue: true }, { log }),
+        client: await connectSentinel(sentinelTarget, { disableOfflineQueue: true }, { log, metrics }),
       }
     : undefined;
   const redis = usesRedis(config)

@@ -6,9 +6,9 @@ type Cluster = ReturnType<typeof createCluster>;
 
 /**
  * A Redis Cluster client that the relay's modules, and the streams adapter, can use where they expect a
- * node-redis client: node-redis 4's cluster client has the same commands, but keyless ones (PING, TIME),
- * raw `sendCommand`, `isReady` and the `ready` event differ. This fills in exactly those; every key-based
- * command goes to the cluster client unchanged, routed by its key.
+ * node-redis client: node-redis 5's cluster client has the same commands, but raw `sendCommand`, `isReady`,
+ * `duplicate` and the `ready` event differ (and keyless PING and TIME are sent explicitly to any node). This
+ * fills in exactly those; every key-based command goes to the cluster client unchanged, routed by its key.
  */
 /** After a connection error, the client rediscovers the cluster from scratch this much later. */
 const REDISCOVER_AFTER_MS = 1_000;
@@ -34,8 +34,9 @@ export function createClusterClient(
 }
 
 /**
- * node-redis 4 rediscovers the cluster's slots only on MOVED/ASK replies: when a master dies, commands for
- * its slots keep going to its dead address even after a replica took over. So after a connection error, a
+ * node-redis 5 (like 4) rediscovers the cluster's slots only on MOVED/ASK replies: when a master dies,
+ * commands for its slots keep going to its dead address even after a replica took over (node-redis 6's
+ * `topologyRefreshOnReconnectionAttemptStrategy` is what would do this work). So after a connection error, a
  * fresh client discovers the cluster again and replaces the current one, with the same event listeners and
  * subscriptions (again and again while it fails); the modules and the adapter keep the same object.
  */
@@ -102,7 +103,7 @@ function asClient(make: () => Cluster): RedisClient {
     on(event: string, listener: (...args: unknown[]) => void) {
       if (event === 'ready') onReady.push(listener);
       else {
-        // A node's connection errors are the client's errors, as with a single node (and node-redis 4).
+        // A node's connection errors are the client's errors, as with a single node.
         for (const name of event === 'error' ? ['error', 'node-error'] : [event]) {
           listeners.push([name, listener]);
           cluster.on(name, listener);

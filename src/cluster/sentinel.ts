@@ -3,6 +3,7 @@ import { createSentinel, type RedisClientOptions } from 'redis';
 import type { HostPort } from '../config/values.js';
 import { ErrorCodes, RelayError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics/registry.js';
 import type { RedisClient } from './redis.js';
 
 type Sentinel = ReturnType<typeof createSentinel>;
@@ -28,9 +29,12 @@ const SENTINEL_CONNECT_TIMEOUT_MS = 1_000;
 export async function connectSentinel(
   target: SentinelTarget,
   options: { disableOfflineQueue: boolean },
-  deps: { log: Logger },
+  deps: { log: Logger; metrics: Metrics },
 ): Promise<RedisClient> {
   const client = sentinelClient(target, options);
+  // Until connectRedis listens: each sentinel or master that cannot be reached while connecting.
+  const counted = () => deps.metrics.redisErrors.inc({ client: 'sentinel' });
+  client.on('error', counted);
   (client as unknown as Sentinel).on('topology-change', (event: { type: string; node?: HostPort }) => {
     if (event.type === 'MASTER_CHANGE' && event.node) {
       deps.log.info('redis master found by sentinel', { master: `${event.node.host}:${event.node.port}` });
@@ -38,6 +42,7 @@ export async function connectSentinel(
   });
   try {
     await client.connect();
+    client.off('error', counted);
   } catch (err) {
     throw new RelayError(
       ErrorCodes.CLUSTER,

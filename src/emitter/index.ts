@@ -30,7 +30,7 @@ export interface Emitter {
  * the errors of the connection the emitter opens; a `client` of your own reports to your listeners.
  */
 export interface EmitterOptions extends OutsideRedisOptions {
-  /** A connected node-redis v4 client (or cluster client) to use instead of opening one. */
+  /** A connected node-redis 5 client (or cluster client) to use instead of opening one. */
   client?: RedisClient;
 }
 
