@@ -21,6 +21,13 @@ export interface RedisConnection {
   close(): Promise<void>;
 }
 
+/**
+ * Wait before reconnect attempt `retries`: 50 ms more each time, at most 500 ms (node-redis 4's default;
+ * node-redis 5 backs off to 2 s, which would delay the cluster's return by up to that after an outage).
+ * Duplicates (stream readers, subscribers) inherit it.
+ */
+const reconnectDelay = (retries: number) => Math.min(retries * 50, 500);
+
 /** Redis must answer a PING within this, or the connection counts as frozen. */
 export const ANSWER_WITHIN_MS = 2_000;
 /** How often the connection is probed while it is up. */
@@ -44,7 +51,11 @@ export function connectRedis(target: RedisTarget, deps: { log: Logger; metrics: 
     ? target.sentinel.client
     : target.cluster
       ? createClusterClient(target.cluster, { url: target.url, disableOfflineQueue: true })
-      : (createClient({ url: target.url, disableOfflineQueue: true }) as RedisClient);
+      : (createClient({
+          url: target.url,
+          disableOfflineQueue: true,
+          socket: { reconnectStrategy: reconnectDelay },
+        }) as RedisClient);
   const where = target.cluster
     ? `cluster ${target.cluster.map((n) => `${n.host}:${n.port}`).join(',')}`
     : target.sentinel
