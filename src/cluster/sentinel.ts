@@ -60,7 +60,7 @@ export async function connectSentinel(
  * of its own: a blocking XREAD must not hold up the main connection), `isReady` (the master connection
  * is up), and the `ready` event after the first connect and after every change of master.
  */
-export function sentinelClient(
+function sentinelClient(
   target: SentinelTarget,
   options: Partial<Pick<RedisClientOptions, 'disableOfflineQueue'>>,
 ): RedisClient {
