@@ -14,7 +14,7 @@ import {
   type InstanceInfo,
   type InstanceRegistry,
 } from './cluster/registry.js';
-import { watchSentinels } from './cluster/sentinel.js';
+import { connectSentinel } from './cluster/sentinel.js';
 import { createStreamsCluster } from './cluster/streams.js';
 import { usesRedis } from './config/load.js';
 import type { RelayConfig } from './config/schema.js';
@@ -67,15 +67,18 @@ export async function createRelay(
   const drainer = createDrainer({ timeoutMs: config.drainTimeoutMs, log });
 
   // Redis and the cluster bus.
-  const sentinel =
+  const sentinelTarget =
     config.redisSentinel && config.redisSentinelName
-      ? await watchSentinels(config.redisSentinel, config.redisSentinelName, { log, metrics })
+      ? { nodes: config.redisSentinel, name: config.redisSentinelName, url: config.redisUrl }
       : undefined;
+  const sentinel = sentinelTarget
+    ? {
+        ...sentinelTarget,
+        client: await connectSentinel(sentinelTarget, { disableOfflineQueue: true }, { log, metrics }),
+      }
+    : undefined;
   const redis = usesRedis(config)
-    ? connectRedis(
-        { url: config.redisUrl, master: sentinel?.address, cluster: config.redisCluster },
-        { log, metrics },
-      )
+    ? connectRedis({ url: config.redisUrl, sentinel, cluster: config.redisCluster }, { log, metrics })
     : undefined;
   const transport = await createTransport(config.transport);
   const cluster =
@@ -303,7 +306,6 @@ export async function createRelay(
         await Promise.all(upstreams.map((u) => u.close()));
         await replies?.close();
         await pubsub?.close();
-        await sentinel?.close();
         await redis?.close();
       },
     },

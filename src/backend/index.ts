@@ -255,7 +255,7 @@ export function createBackend(opts: BackendOptions): Backend {
       running = false;
       await Promise.all(loops);
       await Promise.all(inHand);
-      await Promise.all([client, reader].map((c) => (c.isOpen ? c.quit() : undefined)));
+      await Promise.all([client, reader].map((c) => (c.isOpen ? c.close() : undefined)));
     },
   };
   return backend;

@@ -32,7 +32,7 @@ export function createPubSubCluster(
     adapter: adapter as NonNullable<ServerOptions['adapter']>,
     async close() {
       await connecting;
-      if (sub.isOpen) await sub.quit();
+      if (sub.isOpen) await sub.close();
     },
   };
 }

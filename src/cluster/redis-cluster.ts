@@ -6,9 +6,9 @@ type Cluster = ReturnType<typeof createCluster>;
 
 /**
  * A Redis Cluster client that the relay's modules, and the streams adapter, can use where they expect a
- * node-redis client: node-redis 4's cluster client has the same commands, but keyless ones (PING, TIME),
- * raw `sendCommand`, `isReady` and the `ready` event differ. This fills in exactly those; every key-based
- * command goes to the cluster client unchanged, routed by its key.
+ * node-redis client: node-redis 5's cluster client has the same commands, but raw `sendCommand`, `isReady`,
+ * `duplicate` and the `ready` event differ (and keyless PING and TIME are sent explicitly to any node). This
+ * fills in exactly those; every key-based command goes to the cluster client unchanged, routed by its key.
  */
 /** After a connection error, the client rediscovers the cluster from scratch this much later. */
 const REDISCOVER_AFTER_MS = 1_000;
@@ -34,8 +34,9 @@ export function createClusterClient(
 }
 
 /**
- * node-redis 4 rediscovers the cluster's slots only on MOVED/ASK replies: when a master dies, commands for
- * its slots keep going to its dead address even after a replica took over. So after a connection error, a
+ * node-redis 5 (like 4) rediscovers the cluster's slots only on MOVED/ASK replies: when a master dies,
+ * commands for its slots keep going to its dead address even after a replica took over (node-redis 6's
+ * `topologyRefreshOnReconnectionAttemptStrategy` is what would do this work). So after a connection error, a
  * fresh client discovers the cluster again and replaces the current one, with the same event listeners and
  * subscriptions (again and again while it fails); the modules and the adapter keep the same object.
  */
@@ -49,11 +50,14 @@ function asClient(make: () => Cluster): RedisClient {
 
   const watch = (c: Cluster) => {
     for (const [event, listener] of listeners) c.on(event, listener);
-    c.on('error', () => {
+    const rediscover = () => {
       if (c !== cluster || !ready || replacing) return;
       replacing = true;
       setTimeout(replace, REDISCOVER_AFTER_MS).unref();
-    });
+    };
+    // node-redis 5 reports a node's connection errors as 'node-error', its own (discovery) as 'error'.
+    c.on('error', rediscover);
+    c.on('node-error', rediscover);
   };
   const replace = () => {
     const next = make();
@@ -71,12 +75,12 @@ function asClient(make: () => Cluster): RedisClient {
         const old = cluster;
         cluster = next;
         replacing = false;
-        await old.disconnect().catch(() => {});
+        old.destroy();
         // The cluster client has no 'ready' of its own after a failure: this is the one.
         for (const listener of onReady) listener();
       })
       .catch(() => {
-        void next.disconnect().catch(() => {});
+        next.destroy();
         setTimeout(replace, REDISCOVER_AFTER_MS).unref();
       })
       .finally(() => clearTimeout(timer));
@@ -91,10 +95,7 @@ function asClient(make: () => Cluster): RedisClient {
       return client;
     },
     ping: () => cluster.sendCommand(undefined, true, ['PING']),
-    async time() {
-      const [seconds, micros] = (await cluster.sendCommand(undefined, true, ['TIME'])) as [string, string];
-      return new Date(Number(seconds) * 1000 + Math.floor(Number(micros) / 1000));
-    },
+    time: () => cluster.sendCommand(undefined, true, ['TIME']),
     // Raw commands are routed by their key: the one after the subcommand for XINFO, else the first.
     sendCommand: (args: string[]) =>
       cluster.sendCommand(args[0]?.toUpperCase() === 'XINFO' ? args[2] : args[1], false, args),
@@ -102,14 +103,17 @@ function asClient(make: () => Cluster): RedisClient {
     on(event: string, listener: (...args: unknown[]) => void) {
       if (event === 'ready') onReady.push(listener);
       else {
-        listeners.push([event, listener]);
-        cluster.on(event, listener);
+        // A node's connection errors are the client's errors, as with a single node.
+        for (const name of event === 'error' ? ['error', 'node-error'] : [event]) {
+          listeners.push([name, listener]);
+          cluster.on(name, listener);
+        }
       }
       return client;
     },
-    async quit() {
+    async close() {
       ready = false;
-      await cluster.quit();
+      await cluster.close();
     },
   };
   // Methods call whichever cluster client is current when they run, not when they were looked up: a module

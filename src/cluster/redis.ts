@@ -1,11 +1,15 @@
-import { createClient, DisconnectsClientError } from 'redis';
+import { createClient, DisconnectsClientError, type RedisClientType } from 'redis';
 import type { HostPort } from '../config/values.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
 import { createClusterClient } from './redis-cluster.js';
-import type { MasterAddress } from './sentinel.js';
+import type { SentinelTarget } from './sentinel.js';
 
-export type RedisClient = ReturnType<typeof createClient>;
+/**
+ * A node-redis 5 client (RESP2, node-redis's default in v5). Redis Cluster and Sentinel clients stand in
+ * for it (redis-cluster.ts, sentinel.ts).
+ */
+export type RedisClient = RedisClientType;
 
 /** The relay's main Redis connection: the adapter publishes and persists sessions through it. */
 export interface RedisConnection {
@@ -16,6 +20,13 @@ export interface RedisConnection {
   flush(): Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * Wait before reconnect attempt `retries`: 50 ms more each time, at most 500 ms (node-redis 4's default;
+ * node-redis 5 backs off to 2 s, which would delay the cluster's return by up to that after an outage).
+ * Duplicates (stream readers, subscribers) inherit it.
+ */
+const reconnectDelay = (retries: number) => Math.min(retries * 50, 500);
 
 /** Redis must answer a PING within this, or the connection counts as frozen. */
 export const ANSWER_WITHIN_MS = 2_000;
@@ -36,13 +47,19 @@ const PROBE_EVERY_MS = 1_000;
  * counts as up again only once a PING is answered: a frozen server still accepts TCP connections.
  */
 export function connectRedis(target: RedisTarget, deps: { log: Logger; metrics: Metrics }): RedisConnection {
-  const client = target.cluster
-    ? createClusterClient(target.cluster, { url: target.url, disableOfflineQueue: true })
-    : createClient({ ...clientOptions(target), disableOfflineQueue: true });
+  const client = target.sentinel
+    ? target.sentinel.client
+    : target.cluster
+      ? createClusterClient(target.cluster, { url: target.url, disableOfflineQueue: true })
+      : (createClient({
+          url: target.url,
+          disableOfflineQueue: true,
+          socket: { reconnectStrategy: reconnectDelay },
+        }) as RedisClient);
   const where = target.cluster
     ? `cluster ${target.cluster.map((n) => `${n.host}:${n.port}`).join(',')}`
-    : target.master
-      ? `sentinel master ${target.master.host}:${target.master.port}`
+    : target.sentinel
+      ? `sentinel master ${target.sentinel.name} (${target.sentinel.nodes.map((n) => `${n.host}:${n.port}`).join(',')})`
       : redactUrl(target.url ?? '');
   let state: 'connecting' | 'up' | 'down' = 'connecting';
   let downSince = Date.now();
@@ -69,13 +86,11 @@ export function connectRedis(target: RedisTarget, deps: { log: Logger; metrics: 
   };
   const frozen = () => {
     goDown('redis not answering', `no answer to PING within ${ANSWER_WITHIN_MS} ms`);
-    // A cluster client finds its nodes again by itself; a single connection is made again here.
-    if (target.cluster || closing) return;
-    void client
-      .disconnect()
-      .catch(() => {})
-      .then(() => (closing ? undefined : client.connect()))
-      .catch(() => {}); // connect errors are reported through 'error'
+    // Cluster and Sentinel clients find their nodes again by themselves; a single connection is made
+    // again here. destroy() fails the commands waiting on it with DisconnectsClientError (`unanswered`).
+    if (target.cluster || target.sentinel || closing) return;
+    client.destroy();
+    client.connect().catch(() => {}); // connect errors are reported through 'error'
   };
   const probe = () => {
     if (probing || closing || !client.isReady) return;
@@ -112,9 +127,12 @@ export function connectRedis(target: RedisTarget, deps: { log: Logger; metrics: 
     if (state === 'up') downSince = Date.now();
     state = 'down';
   });
-  client.connect().catch((err: Error) => {
-    deps.log.error('redis connect failed', { code: 'RLY_ERR_CLUSTER', error: err.message });
-  });
+  // A Sentinel client comes connected: the relay does not start without a master (connectSentinel).
+  if (!target.sentinel) {
+    client.connect().catch((err: Error) => {
+      deps.log.error('redis connect failed', { code: 'RLY_ERR_CLUSTER', error: err.message });
+    });
+  }
   return {
     client,
     isReady: () => state === 'up' && client.isReady,
@@ -124,7 +142,7 @@ export function connectRedis(target: RedisTarget, deps: { log: Logger; metrics: 
     async close() {
       closing = true;
       clearInterval(probes);
-      if (client.isOpen) await client.quit();
+      if (client.isOpen) await client.close();
     },
   };
 }
@@ -137,26 +155,18 @@ export function unanswered(err: unknown): boolean {
   return err instanceof DisconnectsClientError;
 }
 
-/** Where Redis is: a URL, or a Sentinel-tracked master (the URL then gives only credentials and db). */
+/** Where Redis is: a URL, a Sentinel-managed master (the URL then gives only credentials and db), or a Cluster. */
 export interface RedisTarget {
   url?: string | undefined;
-  master?: MasterAddress | undefined;
+  /** The connected Sentinel client (connectSentinel), and where it looks. */
+  sentinel?: (SentinelTarget & { client: RedisClient }) | undefined;
   /** Nodes of a Redis Cluster (the URL then gives only credentials). */
   cluster?: readonly HostPort[] | undefined;
 }
 
-function clientOptions(target: RedisTarget) {
-  if (!target.master) return { url: target.url };
-  // The master object itself, not a copy: the Sentinel watch updates it and reconnects read it.
-  if (!target.url) return { socket: target.master };
-  const url = new URL(target.url);
-  const database = Number(url.pathname.slice(1) || 0);
-  return {
-    socket: target.master,
-    ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
-    ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
-    database,
-  };
+/** Redis's clock in milliseconds, from a TIME reply (seconds and microseconds, as text since node-redis 5). */
+export function timeMillis([seconds, micros]: readonly [string, string] | readonly string[]): number {
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
 }
 
 /** A Redis URL safe to log: the password is masked. */

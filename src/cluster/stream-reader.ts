@@ -88,7 +88,8 @@ export class StreamReader {
 
   stop(): void {
     this.#stopped = true;
-    void this.#client.disconnect().catch(() => {});
+    // Fails the pending XREAD at once (close() would wait out its block).
+    void Promise.resolve(this.#client.destroy()).catch(() => {});
   }
 
   async #backoff(): Promise<void> {

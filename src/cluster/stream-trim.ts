@@ -1,6 +1,6 @@
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics/registry.js';
-import type { RedisClient } from './redis.js';
+import { type RedisClient, timeMillis } from './redis.js';
 
 export interface StreamTrimOptions {
   stream: string;
@@ -69,8 +69,8 @@ export class StreamTrimmer {
     if (!this.#client.isReady) return;
     const { stream, maxEntries, evictedKey } = this.#opts;
     try {
-      const redisNow = await this.#client.time();
-      this.#skewMs = redisNow.getTime() - Date.now();
+      const redisNow = timeMillis(await this.#client.time());
+      this.#skewMs = redisNow - Date.now();
       const aged = await this.#client.xTrim(stream, 'MINID', this.horizon(), { strategyModifier: '~' });
       this.#deps.metrics.streamTrims.inc({ cause: 'age' }, aged);
       const capped = await this.#client.xTrim(stream, 'MAXLEN', maxEntries, { strategyModifier: '~' });

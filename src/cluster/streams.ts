@@ -183,7 +183,7 @@ export function createStreamsCluster(
         trimmer.stop();
         reader.stop();
       }
-      void subscriber.then((s) => s.disconnect()).catch(() => {});
+      void subscriber.then((s) => s.destroy()).catch(() => {});
     },
   };
 }

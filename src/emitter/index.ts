@@ -34,7 +34,7 @@ export interface Emitter {
  * the errors of the connection the emitter opens; a `client` of your own reports to your listeners.
  */
 export interface EmitterOptions extends OutsideRedisOptions {
-  /** A connected node-redis v4 client (or cluster client) to use instead of opening one. */
+  /** A connected node-redis 5 client (or cluster client) to use instead of opening one. */
   client?: RedisClient;
 }
 
@@ -79,7 +79,7 @@ export function createEmitter(opts: EmitterOptions): Emitter {
     of: (namespace) => scoped(namespace.startsWith('/') ? namespace : `/${namespace}`, new Set(), new Set()),
     async close() {
       await connected.catch(() => {});
-      if (owned?.isOpen) await owned.quit();
+      if (owned?.isOpen) await owned.close();
     },
   };
 }

@@ -66,7 +66,7 @@ export function createReplyRouter(
     },
     async close() {
       await ready;
-      if (subscriber.isOpen) await subscriber.quit();
+      if (subscriber.isOpen) await subscriber.close();
     },
   };
 }

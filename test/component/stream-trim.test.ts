@@ -1,6 +1,7 @@
 // The stream trimmer against a real Redis: age first, the length cap last, evictions recorded.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { timeMillis } from '../../src/cluster/redis.js';
 import { StreamTrimmer } from '../../src/cluster/stream-trim.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics } from '../../src/metrics/registry.js';
@@ -16,7 +17,7 @@ describe('stream trimming', () => {
 
   test('removes entries older than the horizon and keeps every newer one', async (t) => {
     if (!redis.server) return t.skip('redis-server is not installed');
-    const now = (await redis.client.time()).getTime();
+    const now = timeMillis(await redis.client.time());
     for (let i = 0; i < 500; i++) await redis.client.xAdd('aged', `${now - 120_000 + i}-0`, { n: String(i) });
     for (let i = 0; i < 10; i++) await redis.client.xAdd('aged', `${now - 1_000 + i}-0`, { n: `new${i}` });
     const trimmer = new StreamTrimmer(
