@@ -148,7 +148,10 @@ describe('a session restores only into its own namespace', () => {
   test('a session made on /app, where private:* may be joined, is not restored on /, which forbids it', async (t) => {
     if (!redis.server) return t.skip('redis-server is not installed');
     const config = writeConfig({
-      namespaces: { '/': { join: ['lobby'], publish: ['*'] }, '/app': { join: ['private:*'], publish: ['*'] } },
+      namespaces: {
+        '/': { join: ['lobby'], publish: ['*'] },
+        '/app': { join: ['private:*'], publish: ['*'] },
+      },
     });
     const relay = await startRelay(['--redis-url', redis.server.url, '--config', config]);
     t.after(() => relay.stop('SIGKILL'));
