@@ -109,7 +109,7 @@ function fakeRedis() {
     subscribe: async (channel: string, listener: (message: string) => void) => {
       listeners.set(channel, listener);
     },
-    quit: async () => {
+    close: async () => {
       subscriber.isOpen = false;
       listeners.clear();
     },
@@ -141,7 +141,7 @@ describe('work-queue reply router', () => {
     assert.deepEqual(await second, { ack: [2] });
     assert.deepEqual(await first, { ack: [1] });
     await router.close();
-    assert.equal(redis.subscriber.isOpen, false, 'close quits the subscriber connection');
+    assert.equal(redis.subscriber.isOpen, false, 'close closes the subscriber connection');
   });
 
   test('a reply of the wrong shape rejects its call with RLY_ERR_UPSTREAM_INVALID', async () => {
