@@ -255,9 +255,13 @@ export async function createRelay(
           await holdings.sweep(live, (socket) => backends.sendLost(socket)).catch(onError('holdings'));
         if (hasPresence) {
           await presenceStore
-            .sweep(live, (member) => {
-              announce(ops, PRESENCE_LEAVE, member).catch(onError('presence'));
-            })
+            .sweep(
+              live,
+              (member) => {
+                announce(ops, PRESENCE_LEAVE, member).catch(onError('presence'));
+              },
+              (holding, leaves) => log.info('lost instance presence swept', { holding, leaves }),
+            )
             .catch(onError('presence'));
         }
       },
@@ -335,6 +339,17 @@ export async function createRelay(
         log.info('closing sockets for recovery', { connections: conns.size, ratePerSecond: rate });
         const closed = await closeAtRate(conns, rate, dropConnection);
         log.info('sockets closed for recovery', { closed });
+      },
+    },
+    // Closed for recovery: their presence outlives this instance's registry entry for the recovery window,
+    // so clients that come back elsewhere make no leave and no join (the others leave when it ends).
+    {
+      name: 'presence',
+      close: async () => {
+        if (!redis || !hasPresence || !recoverable) return;
+        await presenceStore
+          .retire(config.recoveryWindowMs)
+          .catch(() => metrics.redisErrors.inc({ client: 'presence' }));
       },
     },
     // Their disconnects are on the way to the backends: let them arrive before Redis goes.

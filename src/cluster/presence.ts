@@ -31,8 +31,17 @@ export interface PresenceStore {
   remove(member: Omit<PresenceMember, 'userId'>): Promise<boolean>;
   /** The users in a room, with their socket counts, sorted by user id. */
   list(namespace: string, room: string): Promise<PresentUser[]>;
-  /** Ends the members of lost holdings, calling `onLeave` for each user whose last socket that ended. */
-  sweep(liveHoldings: ReadonlySet<string>, onLeave: (member: PresenceMember) => void): Promise<number>;
+  /**
+   * A draining instance's members are kept for `ms` after it leaves the registry: its sockets were closed
+   * for recovery, and those that come back elsewhere within it make no leave and no join.
+   */
+  retire(ms: number): Promise<void>;
+  /** Ends the members of lost holdings (past their retirement), calling `onLeave` for each user whose last socket that ended. */
+  sweep(
+    liveHoldings: ReadonlySet<string>,
+    onLeave: (member: PresenceMember) => void,
+    onSwept?: (holding: string, leaves: number) => void,
+  ): Promise<number>;
 }
 
 // One hash tag for every presence key: a join touches the members hash, a room hash and a holding's set
@@ -45,6 +54,7 @@ const MEMBERS_KEY = `${TAG}members`;
 const HOLDINGS_KEY = `${TAG}holdings`;
 const HELD_PREFIX = `${TAG}held:`;
 const ROOM_PREFIX = `${TAG}room:`;
+const RETIRED_PREFIX = `${TAG}retired:`;
 const SEP = '\x1f';
 const heldKey = (holding: string) => `${HELD_PREFIX}${holding}`;
 // Namespace names cannot hold \x1f (config/namespaces.ts) and socket ids are base64: the room is what
@@ -125,10 +135,15 @@ export function createRedisPresence(client: RedisClient, holdingId: string): Pre
       const counts = await client.hGetAll(roomKey(namespace, room));
       return toUsers(Object.entries(counts).map(([userId, n]) => [userId, Number(n)]));
     },
-    async sweep(liveHoldings, onLeave) {
+    async retire(ms) {
+      await client.set(`${RETIRED_PREFIX}${holdingId}`, '1', { PX: ms });
+    },
+    async sweep(liveHoldings, onLeave, onSwept) {
       let left = 0;
       for (const holding of await client.sMembers(HOLDINGS_KEY)) {
         if (holding === holdingId || liveHoldings.has(holding)) continue;
+        if ((await client.exists(`${RETIRED_PREFIX}${holding}`)) === 1) continue;
+        const before = left;
         for (;;) {
           const fields = await client.sRandMemberCount(heldKey(holding), SWEEP_BATCH);
           if (fields.length === 0) {
@@ -136,7 +151,10 @@ export function createRedisPresence(client: RedisClient, holdingId: string): Pre
               keys: [HOLDINGS_KEY, heldKey(holding)],
               arguments: [holding],
             });
-            if (forgotten === 1) break;
+            if (forgotten === 1) {
+              onSwept?.(holding, left - before);
+              break;
+            }
             continue;
           }
           const members = fields.map(parseField);
@@ -188,6 +206,7 @@ export function createMemoryPresence(): PresenceStore {
     async list(namespace, room) {
       return toUsers([...(rooms.get(roomKey(namespace, room)) ?? new Map<string, number>())]);
     },
+    async retire() {},
     async sweep() {
       return 0;
     },
