@@ -47,6 +47,35 @@ function watch(socket: Socket): string[] {
 
 const POLICY = { '/': { join: ['chat:*', 'plain'], publish: ['chat:*'], presence: ['chat:*'] } };
 
+describe('presence on a single node (no Redis)', () => {
+  test('joins, leaves and the presence answer, in memory', async (t) => {
+    const relay = await startRelay([
+      ...['--jwt-secret', SECRET, '--config', writeConfig({ namespaces: POLICY })],
+    ]);
+    t.after(async () => {
+      closeClients();
+      await relay.stop('SIGKILL');
+    });
+    const carol = await as(relay.url, 'carol');
+    const seen = watch(carol);
+    await joined(carol, 'chat:1');
+    const alice = await as(relay.url, 'alice');
+    await joined(alice, 'chat:1');
+    await received('the joins', seen, 2);
+    assert.deepEqual((await httpPresence(relay, 'chat:1')).body, {
+      room: 'chat:1',
+      namespace: '/',
+      users: [
+        { userId: 'alice', sockets: 1 },
+        { userId: 'carol', sockets: 1 },
+      ],
+    });
+    assert.deepEqual(await ask(alice, 'leave', 'chat:1'), { ok: true });
+    await received("alice's leave", seen, 3);
+    assert.deepEqual(seen, ['join:carol', 'join:alice', 'leave:alice']);
+  });
+});
+
 for (const transport of ['uws', 'ws'] as const) {
   describe(`presence across instances (${transport})`, () => {
     let redis: RedisServer | undefined;
@@ -160,6 +189,42 @@ for (const transport of ['uws', 'ws'] as const) {
         { userId: 'carol', sockets: 1 },
         { userId: 'erin', sockets: 1 },
       ]);
+    });
+
+    test('a socket of a killed instance that recovers on another one before it is found lost makes no leave and no join', async (t) => {
+      if (!redis) return t.skip('redis-server is not installed');
+      const port = String(await freePort());
+      const k = await startRelay([...common, '--instance-id', 'K1', '--port', port]);
+      t.after(() => k.stop('SIGKILL'));
+      const carol = await as(a.url, 'carol');
+      const seen = watch(carol);
+      await joined(carol, 'chat:4');
+      const hana = await as(k.url, 'hana');
+      await joined(hana, 'chat:4');
+      await received("hana's join", seen, 2);
+
+      await k.stop('SIGKILL');
+      // Another instance where the killed one listened: hana's client comes back to it and recovers.
+      const k2 = await startRelay([...common, '--instance-id', 'K2', '--port', port]);
+      t.after(() => k2.stop('SIGKILL'));
+      await waitFor('hana recovered', () => hana.connected && hana.recovered);
+      const sweptK1 = (l: Record<string, unknown>) =>
+        l.msg === 'lost instance presence swept' && String(l.holding).startsWith('K1/');
+      const relays = [a, b, k2];
+      await waitFor(
+        'the sweep of the killed instance',
+        () => relays.some((x) => x.logs.some(sweptK1)),
+        INSTANCE_TIMEOUT + HEARTBEAT + 5_000,
+      );
+      const sweeper = relays.find((x) => x.logs.some(sweptK1)) as RelayProcess;
+      assert.equal(sweeper.logs.find(sweptK1)?.leaves, 0, "hana's member had moved to K2");
+      const bob = await as(sweeper.url, 'bob');
+      await joined(bob, 'chat:4');
+      await received("bob's join", seen, 3);
+      assert.deepEqual(seen, ['join:carol', 'join:hana', 'join:bob']);
+      hana.disconnect();
+      await received("hana's leave, from K2", seen, 4);
+      assert.equal(seen[3], 'leave:hana');
     });
 
     test('a socket that recovers after its instance restarts makes no leave and no join', async (t) => {
