@@ -19,13 +19,18 @@ const INSTANCE_TIMEOUT = 6_000;
 const HEARTBEAT = 2_000;
 const RETIRE = 12_000;
 
-async function as(url: string, sub: string, opts: Record<string, unknown> = {}): Promise<Socket> {
+async function as(
+  url: string,
+  sub: string,
+  opts: Record<string, unknown> = {},
+  namespace = '/',
+): Promise<Socket> {
   const token = await new SignJWT({ sub })
     .setProtectedHeader({ alg: 'HS256' })
     .setIssuedAt()
     .setExpirationTime('1h')
     .sign(new TextEncoder().encode(SECRET));
-  return client(url, { auth: { token }, transports: ['websocket'], ...opts });
+  return client(url, { auth: { token }, transports: ['websocket'], ...opts }, namespace);
 }
 
 async function httpPresence(relay: RelayProcess, room: string): Promise<{ status: number; body: unknown }> {
@@ -45,7 +50,11 @@ function watch(socket: Socket): string[] {
   return events;
 }
 
-const POLICY = { '/': { join: ['chat:*', 'plain'], publish: ['chat:*'], presence: ['chat:*'] } };
+const POLICY = {
+  '/': { join: ['chat:*', 'plain'], publish: ['chat:*'], presence: ['chat:*'] },
+  // Each user may join only their own room: others may not look at its presence.
+  '/own': { join: ['desk:{userId}'], presence: ['desk:*'] },
+};
 
 describe('presence on a single node (no Redis)', () => {
   test('joins, leaves and the presence answer, in memory', async (t) => {
@@ -73,6 +82,21 @@ describe('presence on a single node (no Redis)', () => {
     assert.deepEqual(await ask(alice, 'leave', 'chat:1'), { ok: true });
     await received("alice's leave", seen, 3);
     assert.deepEqual(seen, ['join:carol', 'join:alice', 'leave:alice']);
+
+    const own = await as(relay.url, 'alice', { forceNew: true }, '/own');
+    const other = await as(relay.url, 'bob', { forceNew: true }, '/own');
+    await joined(own, 'desk:alice');
+    assert.deepEqual(await ask(own, 'presence', 'desk:alice'), {
+      ok: true,
+      room: 'desk:alice',
+      users: [{ userId: 'alice', sockets: 1 }],
+    });
+    const refused = (await ask(other, 'presence', 'desk:alice')) as { ok: boolean; error: { code: string } };
+    assert.equal(
+      refused.error.code,
+      'RLY_ERR_FORBIDDEN',
+      'not a member, and the policy would not let bob in',
+    );
   });
 });
 
