@@ -88,7 +88,9 @@ export function createNamespacePresence(
   };
   const memberOf = (socket: Socket, room: string): PresenceMember | undefined => {
     const userId = userIdOf(socket);
-    return userId === undefined ? undefined : { namespace, room, socketId: socket.id, userId };
+    // A socket's own id room has no one else to tell (a `*` presence pattern would otherwise count it).
+    if (userId === undefined || room === socket.id) return undefined;
+    return { namespace, room, socketId: socket.id, userId };
   };
   const live = (id: string) => {
     const socket = nsp.sockets.get(id);
