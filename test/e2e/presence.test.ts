@@ -98,6 +98,41 @@ describe('presence on a single node (no Redis)', () => {
       'not a member, and the policy would not let bob in',
     );
   });
+
+  test('a dropped socket keeps its presence through its recovery window: none sent when it recovers, a leave when it does not come back', async (t) => {
+    const relay = await startRelay([
+      ...['--jwt-secret', SECRET, '--config', writeConfig({ namespaces: POLICY })],
+      ...['--recovery-window', '3000'],
+    ]);
+    t.after(async () => {
+      closeClients();
+      await relay.stop('SIGKILL');
+    });
+    const carol = await as(relay.url, 'carol');
+    const seen = watch(carol);
+    await joined(carol, 'chat:1');
+    const ivan = await as(relay.url, 'ivan');
+    const judy = await as(relay.url, 'judy');
+    await joined(ivan, 'chat:1');
+    await joined(judy, 'chat:1');
+    await received('the joins', seen, 3);
+
+    // Ivan's connection drops (transport close) and his client comes back at once: recovered, nothing sent.
+    ivan.io.engine.close();
+    await waitFor('ivan recovered', () => ivan.connected && ivan.recovered);
+    // Judy's drops and she does not come back: she leaves once the window is over.
+    judy.io.reconnection(false);
+    const droppedAt = Date.now();
+    judy.io.engine.close();
+    await received("judy's leave", seen, 4, 15_000);
+    t.diagnostic(`judy left ${Date.now() - droppedAt} ms after her connection dropped (window 3000 ms)`);
+    assert.ok(Date.now() - droppedAt >= 2_900, 'not before the recovery window is over');
+    assert.deepEqual(seen, ['join:carol', 'join:ivan', 'join:judy', 'leave:judy']);
+    assert.deepEqual((await ask(ivan, 'presence', 'chat:1')).users, [
+      { userId: 'carol', sockets: 1 },
+      { userId: 'ivan', sockets: 1 },
+    ]);
+  });
 });
 
 for (const transport of ['uws', 'ws'] as const) {
