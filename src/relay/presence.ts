@@ -68,7 +68,7 @@ export function createNamespacePresence(
   /** Sockets whose disconnect handles their rooms: their `leave-room` events are not leaves. */
   const closing = new WeakSet<Socket>();
   /** Deferred leaves of recoverably disconnected sockets, by socket id. */
-  const pending = new Map<string, NodeJS.Timeout>();
+  const pending = new Map<string, { timer: NodeJS.Timeout; members: PresenceMember[] }>();
 
   const failed = (what: string) => (err: unknown) => {
     deps.metrics.redisErrors.inc({ client: 'presence' });
@@ -126,17 +126,19 @@ export function createNamespacePresence(
       for (const member of members) remove(member);
     }, deps.keepMs);
     timer.unref();
-    clearTimeout(pending.get(socket.id));
-    pending.set(socket.id, timer);
+    clearTimeout(pending.get(socket.id)?.timer);
+    pending.set(socket.id, { timer, members });
   };
 
   return {
     isPresenceRoom,
     connected(socket) {
-      const timer = pending.get(socket.id);
-      if (timer) {
-        clearTimeout(timer);
+      const dropped = pending.get(socket.id);
+      if (dropped) {
+        clearTimeout(dropped.timer);
         pending.delete(socket.id);
+        // Restored here, without a room it had (the policy re-check left it before this step): it leaves.
+        for (const member of dropped.members) if (!socket.rooms.has(member.room)) remove(member);
       }
       tracked.add(socket);
       // A recovered socket is in its restored rooms already: adding takes its members over (no join).
