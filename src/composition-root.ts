@@ -5,6 +5,7 @@ import { activityTotals, localTopRooms } from './admin/activity.js';
 import { createAdminApp } from './admin/app.js';
 import { createHoldings, type Holdings, holdingIdOf, sweepLostInstances } from './cluster/holdings.js';
 import { RelayMemoryAdapter } from './cluster/memory-adapter.js';
+import { createMemoryPresence, createRedisPresence } from './cluster/presence.js';
 import { createPubSubCluster } from './cluster/pubsub.js';
 import { connectRedis, type RedisConnection } from './cluster/redis.js';
 import {
@@ -18,7 +19,7 @@ import { connectSentinel } from './cluster/sentinel.js';
 import { createStreamsCluster } from './cluster/streams.js';
 import { usesRedis } from './config/load.js';
 import type { RelayConfig } from './config/schema.js';
-import { ErrorCodes } from './errors.js';
+import { ErrorCodes, RelayError } from './errors.js';
 import { dropConnection, namespacesOf } from './internals.js';
 import { createDrainer } from './lifecycle/drain.js';
 import { createLogger, type Logger } from './log.js';
@@ -30,6 +31,13 @@ import { closeAtRate, connections, drainRate } from './relay/disconnect.js';
 import { setupNamespaces } from './relay/namespaces.js';
 import { limitConnects, socketCount } from './relay/one-socket.js';
 import { createRelayOps } from './relay/ops.js';
+import {
+  announce,
+  createNamespacePresence,
+  type NamespacePresence,
+  PRESENCE_LEAVE,
+} from './relay/presence.js';
+import { assertRoom } from './relay/validate.js';
 import { createTransport } from './transport/transport.js';
 import { createHttpUpstream } from './upstream/http.js';
 import { createQueueUpstream } from './upstream/queue.js';
@@ -190,6 +198,24 @@ export async function createRelay(
     });
   };
 
+  // Presence: counted in Redis by holding (this boot), so a lost instance's members can be ended.
+  const presenceStore = redis ? createRedisPresence(redis.client, holdingId) : createMemoryPresence();
+  const presences = new Map<string, NamespacePresence>();
+  for (const [name, policy] of Object.entries(config.namespaces)) {
+    if (policy.presence.length === 0) continue;
+    presences.set(
+      name,
+      createNamespacePresence(io.of(name), policy.presence, {
+        store: presenceStore,
+        ops,
+        log,
+        metrics,
+        keepMs: recoverable ? config.recoveryWindowMs : 0,
+      }),
+    );
+  }
+  const hasPresence = presences.size > 0;
+
   setupNamespaces(io, config, {
     ops,
     metrics,
@@ -199,6 +225,7 @@ export async function createRelay(
     replay: cluster?.connected,
     transportConnected: transport.connected,
     backendOf,
+    presenceOf: (namespace) => presences.get(namespace),
   });
 
   // The cluster's view of this instance, and the lost-instance sweep it drives.
@@ -222,18 +249,31 @@ export async function createRelay(
     ? createRedisRegistry(redis.client, self, { log, metrics }, config.instanceTimeoutMs)
     : createMemoryRegistry(self);
   let stopSweeping = () => {};
-  const startSweeping = (held: Holdings) => {
+  const startSweeping = () => {
+    const onError = (client: string) => () => metrics.redisErrors.inc({ client });
     stopSweeping = sweepLostInstances(
-      held,
+      async (live) => {
+        // One after the other, each counting its own errors: a failing one does not stop the other.
+        if (holdings)
+          await holdings.sweep(live, (socket) => backends.sendLost(socket)).catch(onError('holdings'));
+        if (hasPresence) {
+          await presenceStore
+            .sweep(
+              live,
+              (member) => {
+                announce(ops, PRESENCE_LEAVE, member).catch(onError('presence'));
+              },
+              (holding, leaves) => log.info('lost instance presence swept', { holding, leaves }),
+            )
+            .catch(onError('presence'));
+        }
+      },
       async () => {
         liveHoldings = new Set((await registry.list()).map(holdingIdOf));
         return liveHoldings;
       },
       heartbeatMs(config.instanceTimeoutMs),
-      {
-        onLost: (socket) => backends.sendLost(socket),
-        onError: () => metrics.redisErrors.inc({ client: 'holdings' }),
-      },
+      onError('registry'),
     );
   };
 
@@ -261,6 +301,23 @@ export async function createRelay(
       return reasons;
     },
     startDrain: (reason) => void drainer.drain(reason),
+    presence: async (namespace, room) => {
+      if (!Object.hasOwn(config.namespaces, namespace)) {
+        throw new RelayError(
+          ErrorCodes.UNKNOWN_NAMESPACE,
+          `namespace ${JSON.stringify(namespace)} is not configured`,
+        );
+      }
+      const presence = presences.get(namespace);
+      const name = assertRoom(room);
+      if (!presence?.isPresenceRoom(name)) {
+        throw new RelayError(
+          ErrorCodes.BAD_REQUEST,
+          `${JSON.stringify(name)} is not a presence room on ${namespace}`,
+        );
+      }
+      return presence.list(name);
+    },
     drainInstance: (instanceId) => {
       if (instanceId === config.instanceId) void drainer.drain('admin request');
       else io.serverSideEmit(DRAIN_EVENT, instanceId);
@@ -285,6 +342,17 @@ export async function createRelay(
         log.info('closing sockets for recovery', { connections: conns.size, ratePerSecond: rate });
         const closed = await closeAtRate(conns, rate, dropConnection);
         log.info('sockets closed for recovery', { closed });
+      },
+    },
+    // Closed for recovery: their presence outlives this instance's registry entry for the recovery window,
+    // so clients that come back elsewhere make no leave and no join (the others leave when it ends).
+    {
+      name: 'presence',
+      close: async () => {
+        if (!redis || !hasPresence || !recoverable) return;
+        await presenceStore
+          .retire(config.recoveryWindowMs)
+          .catch(() => metrics.redisErrors.inc({ client: 'presence' }));
       },
     },
     // Their disconnects are on the way to the backends: let them arrive before Redis goes.
@@ -327,7 +395,7 @@ export async function createRelay(
       }
       // The first heartbeat lands before any socket is held: others must see this holding as live.
       await registry.start();
-      if (holdings) startSweeping(holdings);
+      if (redis && (holdings || hasPresence)) startSweeping();
       const port = await transport.listen(config.host, config.port);
       await admin.listen({ host: config.adminHost, port: config.adminPort });
       const address = admin.server.address();

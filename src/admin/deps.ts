@@ -1,3 +1,4 @@
+import type { PresentUser } from '../cluster/presence.js';
 import type { InstanceRegistry } from '../cluster/registry.js';
 import type { RelayConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
@@ -27,4 +28,9 @@ export interface AdminDeps {
    * over the cluster bus (fire and forget; the caller checks the id against the registry first).
    */
   drainInstance: (instanceId: string) => void;
+  /**
+   * The distinct users in a presence room of a namespace, cluster-wide; RLY_ERR_UNKNOWN_NAMESPACE or
+   * RLY_ERR_BAD_REQUEST (not a presence room) otherwise.
+   */
+  presence: (namespace: string, room: string) => Promise<PresentUser[]>;
 }

@@ -74,6 +74,16 @@ export async function v1Routes(app: FastifyInstance, deps: AdminDeps): Promise<v
     },
   );
 
+  app.get<{ Params: { room: string }; Querystring: Static<typeof NamespaceQuery> }>(
+    '/rooms/:room/presence',
+    { schema: { querystring: NamespaceQuery } },
+    async (request) => {
+      const { namespace } = request.query;
+      const users = await deps.presence(namespace, request.params.room);
+      return { room: request.params.room, namespace, users };
+    },
+  );
+
   app.delete<{ Params: { id: string }; Querystring: Static<typeof NamespaceQuery> }>(
     '/sockets/:id',
     { schema: { querystring: NamespaceQuery } },

@@ -129,20 +129,23 @@ export function holdingIdOf(instance: { instanceId: string; bootId: string }): s
   return `${instance.instanceId}/${instance.bootId}`;
 }
 
-/** Every heartbeat, ends the holdings of instances no longer live; returns a stop function. */
+/**
+ * Every heartbeat, runs `sweep` with the live holdings (it ends what lost instances held: backend sockets,
+ * presence); returns a stop function.
+ */
 export function sweepLostInstances(
-  holdings: Holdings,
+  sweep: (liveHoldings: ReadonlySet<string>) => Promise<void>,
   liveHoldings: () => Promise<Set<string>>,
   intervalMs: number,
-  deps: { onLost: (socket: HeldSocket) => void; onError: (err: unknown) => void },
+  onError: (err: unknown) => void,
 ): () => void {
   let running = false;
   const timer = setInterval(() => {
     if (running) return;
     running = true;
     liveHoldings()
-      .then((live) => holdings.sweep(live, deps.onLost))
-      .catch(deps.onError)
+      .then(sweep)
+      .catch(onError)
       .finally(() => {
         running = false;
       });

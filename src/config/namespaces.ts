@@ -10,6 +10,11 @@ export interface NamespacePolicy {
   join: readonly string[];
   /** Rooms clients may publish to (same patterns). */
   publish: readonly string[];
+  /**
+   * Rooms that keep presence (same patterns, without placeholders: presence belongs to the room, not to
+   * one socket's identity). Empty: none.
+   */
+  presence: readonly string[];
   upstream?: UpstreamConfig;
 }
 
@@ -46,7 +51,11 @@ const maxLen = integer(100, 100_000_000, 'an entry count');
 
 /** The embedded default policy: every room of `/` may be joined and published to. */
 export const defaultNamespaces: Readonly<Record<string, NamespacePolicy>> = Object.freeze({
-  '/': Object.freeze({ join: Object.freeze(['*']), publish: Object.freeze(['*']) }),
+  '/': Object.freeze({
+    join: Object.freeze(['*']),
+    publish: Object.freeze(['*']),
+    presence: Object.freeze([]),
+  }),
 });
 
 /** The queue stream of a namespace when the config does not name one. */
@@ -64,11 +73,13 @@ export function parseNamespaces(raw: unknown): Record<string, NamespacePolicy> {
       throw new ConfigError(at, 'expected a namespace name starting with "/"');
     }
     const p = policy ?? {};
-    if (!isObject(p)) throw new ConfigError(at, 'expected an object with join, publish and upstream');
-    onlyKeys(at, p, ['join', 'publish', 'upstream']);
+    if (!isObject(p))
+      throw new ConfigError(at, 'expected an object with join, publish, presence and upstream');
+    onlyKeys(at, p, ['join', 'publish', 'presence', 'upstream']);
     result[name] = Object.freeze({
       join: Object.freeze(patternList(`${at}.join`, p.join)),
       publish: Object.freeze(patternList(`${at}.publish`, p.publish)),
+      presence: Object.freeze(presenceList(`${at}.presence`, p.presence)),
       ...(p.upstream === undefined ? {} : { upstream: parseUpstream(`${at}.upstream`, name, p.upstream) }),
     });
   }
@@ -133,6 +144,19 @@ function patternList(setting: string, raw: unknown): string[] {
   }
   for (const [i, pattern] of (raw as string[]).entries()) parsePattern(pattern, `${setting}[${i}]`);
   return raw as string[];
+}
+
+function presenceList(setting: string, raw: unknown): string[] {
+  const patterns = patternList(setting, raw);
+  for (const [i, pattern] of patterns.entries()) {
+    if (parsePattern(pattern).some((part) => part.kind === 'userId' || part.kind === 'claim')) {
+      throw new ConfigError(
+        `${setting}[${i}]`,
+        'presence patterns take no placeholders ({userId}, {claims.*})',
+      );
+    }
+  }
+  return patterns;
 }
 
 /** One piece of a room pattern: literal text, `*`, or a placeholder filled from the socket's identity. */

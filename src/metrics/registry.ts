@@ -33,7 +33,7 @@ export function createMetrics(labels: { instanceId: string; transport: string })
     }),
     publishes: new Counter({
       name: 'relay_publishes_total',
-      help: 'Publishes into the cluster, by source (client, admin, backend)',
+      help: 'Publishes into the cluster, by source (client, admin, backend, presence)',
       labelNames: ['namespace', 'source'],
       registers: [registry],
     }),

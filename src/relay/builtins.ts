@@ -7,10 +7,11 @@ import type { EventForwarder } from './backends.js';
 import type { RelayOps } from './ops.js';
 import type { ConnectStep } from './pipeline.js';
 import type { CompiledPolicy } from './policy.js';
+import type { NamespacePresence } from './presence.js';
 import { isOthersUserRoom, userIdOf, userRoom } from './users.js';
 import { assertData, assertJoinable, assertPublish, assertRoom } from './validate.js';
 
-export const BUILTIN_EVENTS = ['join', 'leave', 'publish', 'whoami'] as const;
+export const BUILTIN_EVENTS = ['join', 'leave', 'publish', 'whoami', 'presence'] as const;
 type Builtin = (typeof BUILTIN_EVENTS)[number];
 const builtinSet: ReadonlySet<string> = new Set(BUILTIN_EVENTS);
 
@@ -33,10 +34,12 @@ export interface BuiltinDeps {
   authorizeJoin: ((socket: Socket, room: string) => Promise<void>) | undefined;
   /** --max-payload: the most an event's arguments may weigh once decoded. */
   maxPayload: number;
+  /** The namespace's presence rooms, when its policy lists some. */
+  presence: NamespacePresence | undefined;
 }
 
 /**
- * A namespace's event handling: `join`, `leave`, `publish`, `whoami`, and every other event to the
+ * A namespace's event handling: `join`, `leave`, `publish`, `whoami`, `presence`, and every other event to the
  * namespace's backend or answered with RLY_ERR_NO_HANDLER. Built once per namespace; each socket gets one
  * small middleware, last in its chain, that handles the event itself. Handlers shared by every socket
  * instead of closures per socket: those cost about 1 KB per connection. Last in the chain, every event
@@ -103,6 +106,23 @@ export function createBuiltins(namespace: string, deps: BuiltinDeps): ConnectSte
         recovered: socket.recovered,
         ...(typeof socket.data?.userId === 'string' ? { userId: socket.data.userId } : {}),
       };
+    },
+    async presence(socket, [room]) {
+      const name = assertRoom(room);
+      if (!deps.presence?.isPresenceRoom(name)) {
+        throw new RelayError(
+          ErrorCodes.BAD_REQUEST,
+          `${JSON.stringify(name)} is not a presence room on ${namespace}`,
+        );
+      }
+      // Members may look, and so may whoever the policy would let in: they could join and see anyway.
+      if (!socket.rooms.has(name) && !deps.policy.allowsJoin(name, socket)) {
+        throw new RelayError(
+          ErrorCodes.FORBIDDEN,
+          `the presence of ${JSON.stringify(name)} is for its members on ${namespace}`,
+        );
+      }
+      return { room: name, users: await deps.presence.list(name) };
     },
   };
 

@@ -10,6 +10,7 @@ import { oneSocketPerConnection } from './one-socket.js';
 import type { RelayOps } from './ops.js';
 import { type AdmitStep, type ConnectStep, installPipeline, refusal } from './pipeline.js';
 import { compilePolicy } from './policy.js';
+import type { NamespacePresence } from './presence.js';
 import { limitRate } from './rate-limit.js';
 import { recheckRooms } from './recheck.js';
 import { joinUserRoom } from './users.js';
@@ -27,6 +28,8 @@ export interface NamespaceDeps {
   transportConnected: ConnectStep | undefined;
   /** The backend of a namespace that has an `upstream`. */
   backendOf: (namespace: string) => NamespaceBackend | undefined;
+  /** The presence rooms of a namespace whose policy lists some. */
+  presenceOf: (namespace: string) => NamespacePresence | undefined;
 }
 
 /**
@@ -44,6 +47,7 @@ export function setupNamespaces(io: Server, config: RelayConfig, deps: Namespace
   const optional = <T>(step: T | undefined | false): T[] => (step ? [step] : []);
   for (const [name, policy] of Object.entries(config.namespaces)) {
     const backend = deps.backendOf(name);
+    const presence = deps.presenceOf(name);
     const compiled = compilePolicy(policy);
     const admit: AdmitStep[] = [
       // First: a refused CONNECT costs no token check and no backend call.
@@ -63,6 +67,9 @@ export function setupNamespaces(io: Server, config: RelayConfig, deps: Namespace
       ...optional(authenticator && expireTokens(deps.metrics)),
       // The user is known by now (JWT, or the backend's connect reply at admission).
       joinUserRoom,
+      // With its user and restored rooms: counts it in its presence rooms, then follows its rooms wherever
+      // they change (the backend's connect reply included), and its disconnect.
+      ...optional(presence?.connected),
       ...optional(backend?.connected),
       // Before the event handling: refused events reach neither a built-in nor the backend.
       ...optional(config.rateLimit !== undefined && limitRate(config.rateLimit, deps.metrics)),
@@ -77,6 +84,7 @@ export function setupNamespaces(io: Server, config: RelayConfig, deps: Namespace
         forward: backend?.forward,
         authorizeJoin: backend?.authorizeJoin,
         maxPayload: config.maxPayload,
+        presence,
       }),
     ];
     installPipeline(io.of(name), { admit, connect });

@@ -14,8 +14,8 @@ export type PublishRequest = {
   event: string;
 } & ({ data: unknown } | { args: unknown[] });
 
-/** Who asked for a publish: a client's built-in, the admin API, or a namespace backend's reply. */
-export type PublishSource = 'client' | 'admin' | 'backend';
+/** Who asked for a publish: a client's built-in, the admin API, a namespace backend's reply, or presence. */
+export type PublishSource = 'client' | 'admin' | 'backend' | 'presence';
 
 export interface LocalStats {
   connections: number;

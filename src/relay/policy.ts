@@ -17,7 +17,7 @@ export function compilePattern(pattern: string): RegExp {
   return toRegExp(parsePattern(pattern), { userId: undefined, claims: undefined }) as RegExp;
 }
 
-export function compilePolicy(policy: NamespacePolicy): CompiledPolicy {
+export function compilePolicy(policy: Pick<NamespacePolicy, 'join' | 'publish'>): CompiledPolicy {
   const join = compileList(policy.join);
   const publish = compileList(policy.publish);
   return { allowsJoin: join, allowsPublish: publish };

@@ -79,6 +79,11 @@ async function adminApp(argv: string[] = [], opts: { registryDown?: boolean; not
     recoverable: true,
     startDrain: (reason) => calls.drains.push(reason),
     drainInstance: (id) => calls.drainedInstances.push(id),
+    async presence(namespace, room) {
+      if (namespace !== '/') throw new RelayError(ErrorCodes.UNKNOWN_NAMESPACE, 'no namespace');
+      if (!room.startsWith('chat:')) throw new RelayError(ErrorCodes.BAD_REQUEST, 'not a presence room');
+      return [{ userId: 'alice', sockets: 2 }];
+    },
   });
   return { app, calls, logs };
 }
@@ -272,6 +277,22 @@ describe('admin API', () => {
       namespace: '/',
       sockets: ['s1', 's2'],
     });
+  });
+});
+
+describe('admin API: presence', () => {
+  test('GET /v1/rooms/:room/presence: the users of a presence room; 400 for another room, 404 for another namespace', async () => {
+    const { app } = await adminApp();
+    assert.deepEqual(await call(app, { method: 'GET', url: '/v1/rooms/chat:1/presence' }), {
+      status: 200,
+      body: { room: 'chat:1', namespace: '/', users: [{ userId: 'alice', sockets: 2 }] },
+      type: 'application/json; charset=utf-8',
+    });
+    const other = await call(app, { method: 'GET', url: '/v1/rooms/lobby/presence' });
+    assert.equal(other.status, 400);
+    assert.equal((other.body as { error: { code: string } }).error.code, ErrorCodes.BAD_REQUEST);
+    const nowhere = await call(app, { method: 'GET', url: '/v1/rooms/chat:1/presence?namespace=/x' });
+    assert.equal(nowhere.status, 404);
   });
 });
 

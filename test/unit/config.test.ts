@@ -40,7 +40,7 @@ describe('config loading', () => {
     assert.equal(config.adminToken, undefined);
     assert.equal(config.drainRate, undefined);
     assert.equal(config.recoveryMaxEntries, 1_000_000);
-    assert.deepEqual(config.namespaces, { '/': { join: ['*'], publish: ['*'] } });
+    assert.deepEqual(config.namespaces, { '/': { join: ['*'], publish: ['*'], presence: [] } });
     assert.ok(Object.isFrozen(config));
   });
 
@@ -80,7 +80,7 @@ describe('config loading', () => {
     );
     const { config } = loadConfig({ argv: ['--config', path], env: {} });
     assert.equal(config.redisUrl, 'redis://127.0.0.1:6390');
-    assert.deepEqual(config.namespaces, { '/app': { join: ['a:*'], publish: [] } });
+    assert.deepEqual(config.namespaces, { '/app': { join: ['a:*'], publish: [], presence: [] } });
   });
 
   const bad: Array<[string, string[], Record<string, string>, RegExp]> = [

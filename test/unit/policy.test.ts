@@ -75,6 +75,19 @@ describe('room patterns', () => {
     }
     assert.doesNotThrow(() => parseNamespaces({ '/': { publish: ['user:{userId}', '{claims.team}:*'] } }));
   });
+
+  test('presence patterns: `*` patterns, no placeholders; none when omitted', () => {
+    assert.deepEqual(parseNamespaces({ '/': { presence: ['chat:*'] } })['/']?.presence, ['chat:*']);
+    assert.deepEqual(parseNamespaces({ '/': {} })['/']?.presence, []);
+    for (const bad of ['user:{userId}', 'team:{claims.team}']) {
+      assert.throws(
+        () => parseNamespaces({ '/': { presence: ['ok', bad] } }),
+        (err: Error) => err.message.startsWith('namespaces./.presence[1]:'),
+        bad,
+      );
+    }
+    assert.throws(() => parseNamespaces({ '/': { presence: 'chat:*' } }), /namespaces\.\/\.presence/);
+  });
 });
 
 describe('payload validation', () => {
