@@ -445,6 +445,7 @@ describe('graceful drain', () => {
       'readiness',
       'public-listener',
       'sockets',
+      'presence',
       'backends',
       'redis-flush',
       'socket.io',
