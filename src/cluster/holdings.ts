@@ -54,9 +54,12 @@ if prev and cjson.decode(prev).holder ~= ARGV[2] then
 end
 return false`;
 
-// Only an empty holding leaves the list: a claim landing during a sweep (from an instance wrongly found
-// lost) is then swept in a later round instead of being orphaned.
-const FORGET = `
+/**
+ * Drops a holder (ARGV[1]) from a list (KEYS[1]) only once its set (KEYS[2]) is empty: a claim landing
+ * during a sweep (from an instance wrongly found lost) is then swept in a later round, not orphaned.
+ * Presence sweeps its holders the same way.
+ */
+export const FORGET_EMPTY = `
 if redis.call('SCARD', KEYS[2]) > 0 then return 0 end
 redis.call('SREM', KEYS[1], ARGV[1])
 return 1`;
@@ -87,7 +90,7 @@ export function createHoldings(
 
   /** Drops a holding from the list if nothing is held in it any more. */
   const forget = async (holding: string) =>
-    (await client.eval(FORGET, { keys: [HOLDINGS_KEY, heldKey(holding)], arguments: [holding] })) === 1;
+    (await client.eval(FORGET_EMPTY, { keys: [HOLDINGS_KEY, heldKey(holding)], arguments: [holding] })) === 1;
 
   return {
     holdingId,

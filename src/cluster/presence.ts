@@ -1,3 +1,4 @@
+import { FORGET_EMPTY } from './holdings.js';
 import type { RedisClient } from './redis.js';
 
 /**
@@ -105,12 +106,6 @@ if redis.call('HINCRBY', KEYS[2], user, -1) <= 0 then
 end
 return false`;
 
-// Only an empty holding leaves the list (a member added during a sweep is swept in a later round).
-const FORGET = `
-if redis.call('SCARD', KEYS[2]) > 0 then return 0 end
-redis.call('SREM', KEYS[1], ARGV[1])
-return 1`;
-
 /** Presence in Redis, shared by every instance of the cluster. */
 export function createRedisPresence(client: RedisClient, holdingId: string): PresenceStore {
   const remove = async (m: Omit<PresenceMember, 'userId'>, holding: string) => {
@@ -147,7 +142,7 @@ export function createRedisPresence(client: RedisClient, holdingId: string): Pre
         for (;;) {
           const fields = await client.sRandMemberCount(heldKey(holding), SWEEP_BATCH);
           if (fields.length === 0) {
-            const forgotten = await client.eval(FORGET, {
+            const forgotten = await client.eval(FORGET_EMPTY, {
               keys: [HOLDINGS_KEY, heldKey(holding)],
               arguments: [holding],
             });
