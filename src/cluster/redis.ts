@@ -29,7 +29,7 @@ export interface RedisConnection {
 const reconnectDelay = (retries: number) => Math.min(retries * 50, 500);
 
 /** Redis must answer a PING within this, or the connection counts as frozen. */
-export const ANSWER_WITHIN_MS = 2_000;
+const ANSWER_WITHIN_MS = 2_000;
 /** How often the connection is probed while it is up. */
 const PROBE_EVERY_MS = 1_000;
 

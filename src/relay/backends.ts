@@ -8,8 +8,8 @@ import { createRetrier } from '../upstream/retry.js';
 import type { Upstream } from '../upstream/upstream.js';
 import type { RelayOps } from './ops.js';
 import { type AdmitStep, type ConnectStep, refusal } from './pipeline.js';
-import { assignUser, isOthersUserRoom, userIdOf } from './users.js';
-import { assertJoinable, assertRoom, looksLikeSocketId } from './validate.js';
+import { assertJoinableBy, assignUser, userIdOf } from './users.js';
+import { assertRoom, looksLikeSocketId } from './validate.js';
 
 /** Handles a client event that is not a built-in; `ack` is the client's callback, if it sent one. */
 export type EventForwarder = (
@@ -148,12 +148,8 @@ export function createBackends(deps: BackendsDeps): Backends {
       else deps.log.warn('backend userId ignored: the socket has a verified user', { namespace });
     }
     for (const room of reply.join ?? []) {
-      if (isOthersUserRoom(socket, room)) {
-        deps.log.warn("backend join ignored: another user's room", { namespace, room });
-        continue;
-      }
       try {
-        await socket.join(assertJoinable(socket.rooms, room));
+        await socket.join(assertJoinableBy(socket, room));
         changed = true;
       } catch (err) {
         deps.log.warn('backend join ignored', { namespace, code: toErrorBody(err).code, error: String(err) });

@@ -8,8 +8,8 @@ import type { RelayOps } from './ops.js';
 import type { ConnectStep } from './pipeline.js';
 import type { CompiledPolicy } from './policy.js';
 import type { NamespacePresence } from './presence.js';
-import { isOthersUserRoom, userIdOf, userRoom } from './users.js';
-import { assertData, assertJoinable, assertPublish, assertRoom } from './validate.js';
+import { assertJoinableBy, userIdOf, userRoom } from './users.js';
+import { assertData, assertPublish, assertRoom } from './validate.js';
 
 export const BUILTIN_EVENTS = ['join', 'leave', 'publish', 'whoami', 'presence'] as const;
 type Builtin = (typeof BUILTIN_EVENTS)[number];
@@ -51,11 +51,8 @@ export function createBuiltins(namespace: string, deps: BuiltinDeps): ConnectSte
     (socket: Socket, args: unknown[]) => Promise<Record<string, unknown>> | Record<string, unknown>
   > = {
     async join(socket, [room]) {
-      const name = assertJoinable(socket.rooms, room);
-      // Whatever the patterns say (`user:*` included): a user's room carries messages meant for that user.
-      if (isOthersUserRoom(socket, name)) {
-        throw new RelayError(ErrorCodes.FORBIDDEN, `${JSON.stringify(name)} is another user's room`);
-      }
+      // Before the patterns: whatever they say (`user:*` included), another user's room stays closed.
+      const name = assertJoinableBy(socket, room);
       if (!deps.policy.allowsJoin(name, socket)) {
         throw new RelayError(
           ErrorCodes.FORBIDDEN,

@@ -8,7 +8,7 @@ import type { ConnectStep } from './pipeline.js';
 import { compilePattern } from './policy.js';
 import { userIdOf } from './users.js';
 
-export const PRESENCE_JOIN = 'presence:join';
+const PRESENCE_JOIN = 'presence:join';
 export const PRESENCE_LEAVE = 'presence:leave';
 
 /** The reasons for which Socket.IO keeps a session for recovery (socket.io's own list). */

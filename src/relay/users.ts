@@ -1,12 +1,13 @@
 import type { Socket } from 'socket.io';
+import { ErrorCodes, RelayError } from '../errors.js';
 import type { ConnectStep } from './pipeline.js';
-import { MAX_ROOM_LENGTH } from './validate.js';
+import { assertJoinable, MAX_ROOM_LENGTH } from './validate.js';
 
 /**
  * Every socket with a user is in the room `user:<id>`: one publish reaches all of that user's sockets on
  * every instance, recoverably, like any room. The relay alone puts sockets in these rooms.
  */
-export const USER_ROOM_PREFIX = 'user:';
+const USER_ROOM_PREFIX = 'user:';
 /** The longest user id: its room must still be a valid room name. */
 export const MAX_USER_ID_LENGTH = MAX_ROOM_LENGTH - USER_ROOM_PREFIX.length;
 
@@ -76,8 +77,20 @@ export const joinUserRoom: ConnectStep = (socket) => {
   if (userId !== undefined && !socket.rooms.has(userRoom(userId))) void socket.join(userRoom(userId));
 };
 
+/**
+ * The rules for a room a socket joins, whoever asks (the client or its backend): a joinable room
+ * (validate.ts), and not another user's room, which carries messages meant for that user.
+ */
+export function assertJoinableBy(socket: Socket, room: unknown): string {
+  const name = assertJoinable(socket.rooms, room);
+  if (isOthersUserRoom(socket, name)) {
+    throw new RelayError(ErrorCodes.FORBIDDEN, `${JSON.stringify(name)} is another user's room`);
+  }
+  return name;
+}
+
 /** True for a user room that is not this socket's own: no client or backend may put the socket there. */
-export function isOthersUserRoom(socket: Socket, room: string): boolean {
+function isOthersUserRoom(socket: Socket, room: string): boolean {
   if (!isUserRoom(room)) return false;
   const userId = userIdOf(socket);
   return userId === undefined || room !== userRoom(userId);
