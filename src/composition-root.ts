@@ -318,6 +318,7 @@ export async function createRelay(
       }
       return presence.list(name);
     },
+    isPresenceRoom: (namespace, room) => presences.get(namespace)?.isPresenceRoom(room) ?? false,
     drainInstance: (instanceId) => {
       if (instanceId === config.instanceId) void drainer.drain('admin request');
       else io.serverSideEmit(DRAIN_EVENT, instanceId);

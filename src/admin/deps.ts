@@ -33,4 +33,6 @@ export interface AdminDeps {
    * RLY_ERR_BAD_REQUEST (not a presence room) otherwise.
    */
   presence: (namespace: string, room: string) => Promise<PresentUser[]>;
+  /** Whether this instance's policy keeps presence for `room` of `namespace` (false for unknown ones). */
+  isPresenceRoom: (namespace: string, room: string) => boolean;
 }

@@ -1,5 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
+import type { InstanceInfo } from '../cluster/registry.js';
 import { ErrorCodes, RelayError } from '../errors.js';
 import { MAX_USER_ID_LENGTH, userRoom } from '../relay/users.js';
 import type { AdminDeps } from './deps.js';
@@ -38,8 +39,9 @@ export async function v1Routes(app: FastifyInstance, deps: AdminDeps): Promise<v
   });
 
   app.get('/instances', async () => {
+    let instances: InstanceInfo[];
     try {
-      return { instances: await deps.registry.list() };
+      instances = await deps.registry.list();
     } catch (err) {
       throw new RelayError(
         ErrorCodes.CLUSTER,
@@ -49,6 +51,13 @@ export async function v1Routes(app: FastifyInstance, deps: AdminDeps): Promise<v
         },
       );
     }
+    // Marks the rooms that keep presence, so the dashboard asks presence counts for those only.
+    return {
+      instances: instances.map((info) => ({
+        ...info,
+        topRooms: info.topRooms.map((r) => ({ ...r, presence: deps.isPresenceRoom(r.namespace, r.room) })),
+      })),
+    };
   });
 
   app.post<{ Body: Static<typeof PublishBody> }>(

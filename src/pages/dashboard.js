@@ -21,6 +21,8 @@
   const samples = [];
   /** Recoveries as they show up in heartbeats: { t, recovered, failed }. */
   const recoveryEvents = [];
+  /** Room key → { text, title }: the last presence count of each listed room that keeps presence. */
+  const present = new Map();
 
   class ApiError extends Error {
     constructor(status, code, message) {
@@ -126,7 +128,9 @@
     try {
       const { instances } = await api('/v1/instances');
       if (selfId === undefined) selfId = (await api('/v1/stats')).instanceId;
-      update(instances);
+      // The rooms show at once; their presence counts fill in once fetched.
+      await countPresence(update(instances));
+      renderRooms(instances);
       setStatus('ok', `live · ${new Date().toLocaleTimeString()}`);
     } catch (err) {
       if (err instanceof TokenNeeded) return; // resumes once a token is entered
@@ -187,6 +191,7 @@
     return sample;
   }
 
+  /** Returns the rooms listed. */
   function update(instances) {
     const now = Date.now();
     lastInstances = instances;
@@ -199,12 +204,36 @@
     const failed = recoveryEvents.reduce((sum, e) => sum + e.failed, 0);
     $('recoveries-window').textContent = failed > 0 ? `${recovered} · ${failed} new` : String(recovered);
     renderInstances(instances);
-    renderRooms(instances);
+    const rooms = renderRooms(instances);
     drawChart($('chart-messages'), now, [{ key: 'messages', className: 'series-messages' }]);
     drawChart($('chart-recoveries'), now, [
       { key: 'recovered', className: 'series-ok' },
       { key: 'failed', className: 'series-bad' },
     ]);
+    return rooms;
+  }
+
+  /**
+   * Counts the distinct users of each listed room that keeps presence, cluster-wide, into `present`. A
+   * failed count shows as "?" (with the error as its tooltip) and leaves the others be.
+   */
+  async function countPresence(rooms) {
+    const listed = new Set(rooms.map((r) => r.key));
+    for (const key of present.keys()) if (!listed.has(key)) present.delete(key);
+    await Promise.all(
+      rooms
+        .filter((r) => r.presence)
+        .map(async ({ key, namespace, room }) => {
+          try {
+            const path = `/v1/rooms/${encodeURIComponent(room)}/presence?namespace=${encodeURIComponent(namespace)}`;
+            const { users } = await api(path);
+            present.set(key, { text: String(users.length), title: '' });
+          } catch (err) {
+            if (err instanceof TokenNeeded) throw err;
+            present.set(key, { text: '?', title: describe(err) });
+          }
+        }),
+    );
   }
 
   // ---- tables -------------------------------------------------------------------------------------
@@ -275,15 +304,19 @@
     );
   }
 
-  /** Sums each instance's largest local rooms: exact for rooms that are in every instance's top list. */
+  /**
+   * Sums each instance's largest local rooms: exact for rooms that are in every instance's top list.
+   * Returns the rooms listed.
+   */
   function renderRooms(instances) {
     const byRoom = new Map();
     for (const info of instances) {
-      for (const { namespace, room, members } of info.topRooms ?? []) {
+      for (const { namespace, room, members, presence } of info.topRooms ?? []) {
         const key = `${namespace}\u0000${room}`;
-        const entry = byRoom.get(key) ?? { key, namespace, room, members: 0, instances: 0 };
+        const entry = byRoom.get(key) ?? { key, namespace, room, members: 0, instances: 0, presence: false };
         entry.members += members;
         entry.instances += 1;
+        entry.presence ||= presence === true;
         byRoom.set(key, entry);
       }
     }
@@ -299,8 +332,8 @@
         const row = document.createElement('tr');
         row.dataset.room = r.room;
         row.dataset.namespace = r.namespace;
-        cells(row, ['namespace', 'room', 'members num', 'instances num', 'actions']);
-        row.cells[4].append(
+        cells(row, ['namespace', 'room', 'members num', 'present num', 'instances num', 'actions']);
+        row.cells[5].append(
           button('Sockets', 'sockets', () => showRoomSockets(row.dataset.namespace, row.dataset.room)),
         );
         return row;
@@ -309,9 +342,15 @@
         row.cells[0].textContent = r.namespace;
         row.cells[1].textContent = r.room;
         row.cells[2].textContent = String(r.members);
-        row.cells[3].textContent = String(r.instances);
+        const count = r.presence
+          ? (present.get(r.key) ?? { text: '…', title: '' })
+          : { text: '–', title: '' };
+        row.cells[3].textContent = count.text;
+        row.cells[3].title = count.title;
+        row.cells[4].textContent = String(r.instances);
       },
     );
+    return top;
   }
 
   // ---- actions ------------------------------------------------------------------------------------

@@ -1,13 +1,15 @@
 // The demo chat page and the admin dashboard in real headless Chromium, on two instances (uws and ws)
 // over a real Redis: pages on different instances chat, a page recovers across its instance's restart,
 // the dashboard follows the cluster live, drains an instance and disconnects a socket, and asks for the
-// admin token. Screenshots go to test-artifacts/pages/.
+// admin token; signed-in pages list who is in the room, and the dashboard counts them. Screenshots go to
+// test-artifacts/pages/.
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { SignJWT } from 'jose';
 import type { Browser } from 'playwright-core';
 import { adminPublish } from '../helpers/admin.js';
 import {
@@ -21,7 +23,7 @@ import { ask, client, closeClients } from '../helpers/clients.js';
 import { freePort } from '../helpers/ports.js';
 import { waitFor } from '../helpers/processes.js';
 import { type RedisServer, startRedis } from '../helpers/redis.js';
-import { type RelayProcess, startRelay } from '../helpers/relay.js';
+import { type RelayProcess, startRelay, writeConfig } from '../helpers/relay.js';
 import { toolAvailable } from '../helpers/tools.js';
 
 const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/pages/', import.meta.url));
@@ -61,6 +63,22 @@ async function say(watched: WatchedPage, text: string, how: 'enter' | 'click'): 
 
 const text = async (watched: WatchedPage, selector: string) =>
   ((await watched.page.textContent(selector)) ?? '').trim();
+
+/** Waits until a demo page's member list shows exactly `expected`, one "user n socket(s)" per member. */
+async function waitForMembers(watched: WatchedPage, expected: string[], timeoutMs?: number): Promise<void> {
+  let shown: string[] = [];
+  const items = watched.page.locator('#members li');
+  await waitFor(
+    `members ${expected.join(', ')}`,
+    async () => {
+      shown = (await items.allTextContents()).map((item) => item.trim());
+      return JSON.stringify(shown) === JSON.stringify(expected);
+    },
+    timeoutMs,
+  ).catch((err: Error) => {
+    throw new Error(`${err.message}; the list shows ${JSON.stringify(shown)}`);
+  });
+}
 
 /** Waits until the dashboard shows `expected` in `selector`. */
 function waitForDashboard(dashboard: WatchedPage, selector: string, expected: string): Promise<unknown> {
@@ -151,6 +169,9 @@ describe('demo page and dashboard in headless Chromium', () => {
     assert.match(await text(alice, '#transport'), /^uws · /);
     assert.match(await text(bob, '#transport'), /^ws · /);
     assert.equal(await text(alice, '#room'), ROOM);
+    // Without a presence policy for the room the member list says so (the relay answers BAD_REQUEST).
+    await alice.page.waitForSelector('#members[data-state="off"]', { state: 'attached' });
+    assert.equal(await text(alice, '#members-note'), 'presence is off for this room');
 
     await say(alice, 'hello from alice', 'enter');
     await waitForChat(bob, 1);
@@ -288,6 +309,83 @@ describe('demo page and dashboard in headless Chromium', () => {
     if (!redis) return t.skip('redis-server or chromium is not installed');
     for (const watched of pages)
       assert.equal(unexpectedProblems(watched, duringOutage), '', watched.page.url());
+  });
+});
+
+describe('presence on the demo page and the dashboard', () => {
+  const SECRET = 'pages-presence-secret-0123456789';
+  const TEAM = 'chat:team';
+  let redis: RedisServer | undefined;
+  let browser: Browser | undefined;
+  let a: RelayProcess;
+  let b: RelayProcess;
+
+  before(async () => {
+    if (!toolAvailable('redis-server') || !toolAvailable('chromium')) return;
+    redis = await startRedis();
+    const config = writeConfig({
+      namespaces: { '/': { join: ['*'], publish: ['*'], presence: ['chat:*'] } },
+    });
+    const common = ['--redis-url', redis.url, '--jwt-secret', SECRET, '--config', config];
+    [a, b, browser] = await Promise.all([
+      startRelay([...common, '--transport', 'uws', '--instance-id', 'relay-a']),
+      startRelay([...common, '--transport', 'ws', '--instance-id', 'relay-b']),
+      launchChromium(),
+    ]);
+  });
+  after(async () => {
+    await browser?.close();
+    await a?.stop('SIGKILL');
+    await b?.stop('SIGKILL');
+    await redis?.stop();
+  });
+
+  test("a page's member list follows a second page that joins and leaves; the dashboard counts the users", async (t) => {
+    if (!redis) return t.skip('redis-server or chromium is not installed');
+    const signedIn = async (relay: RelayProcess, sub: string) => {
+      const token = await new SignJWT({ sub })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setIssuedAt()
+        .setExpirationTime('1h')
+        .sign(new TextEncoder().encode(SECRET));
+      const watched = await openPage(browser as Browser, `${relay.url}/?room=${TEAM}&token=${token}`);
+      await waitForState(watched, 'connected');
+      return watched;
+    };
+    const dashboard = await openPage(browser as Browser, `${a.adminUrl}/dashboard`, {
+      width: 1200,
+      height: 900,
+    });
+    const present = `#rooms tr[data-room="${TEAM}"] td.present`;
+
+    const alice = await signedIn(a, 'alice');
+    await waitForMembers(alice, ['alice 1 socket']);
+    assert.equal(await text(alice, '#me'), 'alice', 'named after her user');
+    assert.equal(await alice.page.getAttribute('#members li[data-user="alice"]', 'class'), 'me');
+    assert.equal(await alice.page.isHidden('#members-note'), true, 'no note: she is signed in');
+
+    const bob = await signedIn(b, 'bob');
+    assert.match(await text(bob, '#transport'), /^ws · /);
+    await Promise.all([
+      waitForMembers(alice, ['alice 1 socket', 'bob 1 socket']),
+      waitForMembers(bob, ['alice 1 socket', 'bob 1 socket']),
+    ]);
+    assert.equal(await text(alice, '#members-count'), '(2)');
+    await waitForDashboard(dashboard, present, '2');
+    // A room that keeps no presence (alice's own user room) has no count.
+    await waitForDashboard(dashboard, '#rooms tr[data-room="user:alice"] td.present', '–');
+    await screenshot(alice, 'demo-page-members');
+    await screenshot(dashboard, 'dashboard-presence');
+
+    // The closed page disconnects as it goes: bob leaves at once, not after the recovery window.
+    const closedAt = Date.now();
+    await bob.page.close();
+    await waitForMembers(alice, ['alice 1 socket'], 5_000);
+    t.diagnostic(`bob left alice's list ${Date.now() - closedAt} ms after his page closed`);
+    await waitForDashboard(dashboard, present, '1');
+
+    for (const watched of [alice, bob, dashboard])
+      assert.equal(unexpectedProblems(watched), '', watched.page.url());
   });
 });
 

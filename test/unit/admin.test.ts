@@ -69,7 +69,12 @@ async function adminApp(argv: string[] = [], opts: { registryDown?: boolean; not
       stop: async () => {},
       async list() {
         if (opts.registryDown) throw new Error('ECONNREFUSED');
-        return [instance('A'), instance('B')];
+        const b = instance('B');
+        b.topRooms = [
+          { namespace: '/', room: 'chat:1', members: 2 },
+          { namespace: '/', room: 'lobby', members: 1 },
+        ];
+        return [instance('A'), b];
       },
     },
     notReadyReasons: () => opts.notReady ?? [],
@@ -84,6 +89,7 @@ async function adminApp(argv: string[] = [], opts: { registryDown?: boolean; not
       if (!room.startsWith('chat:')) throw new RelayError(ErrorCodes.BAD_REQUEST, 'not a presence room');
       return [{ userId: 'alice', sockets: 2 }];
     },
+    isPresenceRoom: (namespace, room) => namespace === '/' && room.startsWith('chat:'),
   });
   return { app, calls, logs };
 }
@@ -293,6 +299,23 @@ describe('admin API: presence', () => {
     assert.equal((other.body as { error: { code: string } }).error.code, ErrorCodes.BAD_REQUEST);
     const nowhere = await call(app, { method: 'GET', url: '/v1/rooms/chat:1/presence?namespace=/x' });
     assert.equal(nowhere.status, 404);
+  });
+
+  test('GET /v1/instances marks the largest rooms that keep presence', async () => {
+    const { app } = await adminApp();
+    const { instances } = (await call(app, { method: 'GET', url: '/v1/instances' })).body as {
+      instances: InstanceInfo[];
+    };
+    assert.deepEqual(
+      instances.map((i) => i.topRooms),
+      [
+        [],
+        [
+          { namespace: '/', room: 'chat:1', members: 2, presence: true },
+          { namespace: '/', room: 'lobby', members: 1, presence: false },
+        ],
+      ],
+    );
   });
 });
 
