@@ -1,5 +1,5 @@
-// The benchmark suite: `npm run bench [-- --quick] [--out FILE] [--only a,b] [--scale F] [--report DIR]`,
-// or `--compare URL[,URL...]` against any deployment. Every scenario runs for both transports in the same
+// The benchmark suite: `npm run bench [-- --quick] [--out FILE] [--only a,b] [--transport uws|ws] [--scale F]
+// [--report DIR]`, or `--compare URL[,URL...]` against any deployment. Every scenario runs for both transports in the same
 // run, alternating which goes first, and reports ratios measured side by side. Servers and load generators
 // are separate processes on loopback; every one is killed when the run ends, however it ends.
 import { spawnSync } from 'node:child_process';
@@ -27,6 +27,8 @@ const { values } = parseArgs({
     scale: { type: 'string', default: '1' },
     /** Publish rates of the recovery-storm sweep, e.g. `--storm-rates 50,100` (default: the plan's). */
     'storm-rates': { type: 'string' },
+    /** One relay transport only (`uws` or `ws`), to diagnose it; its ratios come out empty. */
+    transport: { type: 'string' },
   },
 });
 const quick = values.quick;
@@ -40,6 +42,9 @@ const SCENARIOS = [
   'baseline-seed',
 ];
 const only = new Set(values.only ? values.only.split(',') : SCENARIOS);
+if (values.transport && !['uws', 'ws'].includes(values.transport)) {
+  throw new RangeError(`--transport: uws or ws, got ${JSON.stringify(values.transport)}`);
+}
 for (const name of only) {
   if (!SCENARIOS.includes(name)) throw new RangeError(`--only: unknown scenario ${JSON.stringify(name)}`);
 }
@@ -60,7 +65,10 @@ async function runScenarios(plan: Plan): Promise<Results> {
   const scenarios: Results = {};
   let order = 0;
   // Alternate which transport goes first, so neither always runs on a warmer (or hotter) machine.
-  const both = (): Target[] => (order++ % 2 === 0 ? [RELAY_UWS, RELAY_WS] : [RELAY_WS, RELAY_UWS]);
+  const both = (): Target[] =>
+    (order++ % 2 === 0 ? [RELAY_UWS, RELAY_WS] : [RELAY_WS, RELAY_UWS]).filter(
+      (t) => !values.transport || t.key === values.transport,
+    );
   const run = async <T>(name: string, targets: Target[], fn: (t: Target) => Promise<T>) => {
     const entry: Record<string, unknown> = scenarios[name] ?? {};
     scenarios[name] = entry;

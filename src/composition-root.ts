@@ -98,7 +98,12 @@ export async function createRelay(
             maxEntries: config.recoveryMaxEntries,
             streamCount: config.streamCount,
           },
-          { metrics, log, batch: (socket, write) => transport.batch(socket, write) },
+          {
+            metrics,
+            log,
+            batch: (socket, write) => transport.batch(socket, write),
+            together: (deliver) => transport.together(deliver),
+          },
         )
       : undefined;
   const pubsub =

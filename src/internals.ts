@@ -30,6 +30,15 @@ export function tcpOf(ws: unknown): TcpSocket {
   return (ws as { _socket: TcpSocket })._socket;
 }
 
+/**
+ * Replaces an Engine.IO connection's `flush` (private in its types; Engine.IO calls it after queueing a
+ * packet and when its transport drains) with `wrap(flush)`.
+ */
+export function wrapFlush(conn: Socket['conn'], wrap: (flush: () => void) => () => void): void {
+  const internal = conn as unknown as { flush(): void };
+  internal.flush = wrap(internal.flush.bind(internal));
+}
+
 /** Packets encoded once for many sockets, and the write options that go with them. */
 export interface PreEncoded {
   packets: unknown[];

@@ -80,6 +80,19 @@ export async function recoverySweep(target: Target, plan: RecoveryPlan): Promise
   return { ...headline, sweep };
 }
 
+/** With BENCH_TRACE: each distinct warning the receiving relays logged, once, with its count. */
+function traceWarnings(servers: ServerProcess[]): void {
+  const counts = new Map<string, number>();
+  for (const server of servers) {
+    for (const line of server.logs) {
+      if (line.level !== 'warn' && line.level !== 40) continue;
+      const text = `${line.msg} ${line.reason ?? ''} ${line.error ?? ''}`;
+      counts.set(text, (counts.get(text) ?? 0) + 1);
+    }
+  }
+  for (const [text, n] of counts) progress(`    warning × ${n}: ${text}`);
+}
+
 function quantile(sorted: number[], q: number): number {
   if (sorted.length === 0) return 0;
   return Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number);
@@ -150,9 +163,17 @@ export async function recoveryStorm(
         s = await collectStats(subs);
         if (process.env.BENCH_TRACE && Date.now() - lastReport >= 1000) {
           lastReport = Date.now();
+          const servers = await Promise.all(
+            receivers.map(async (r) => {
+              const lag = await metric(r, 'relay_process_nodejs_eventloop_lag_p99_seconds').catch(() => 0);
+              const sockets = await metric(r, 'relay_connections').catch(() => 0);
+              return `${sockets} sockets, loop lag p99 ${Math.round(lag * 1000)} ms`;
+            }),
+          );
           progress(
             `    t+${((now() - t0) / 1000).toFixed(1)} s: ${s.connected} connected, ` +
-              `${s.reconnects - before.reconnects} back, ${s.reconnectErrors - before.reconnectErrors} failed attempts`,
+              `${s.reconnects - before.reconnects} back, ${s.reconnectErrors - before.reconnectErrors} failed attempts; ` +
+              `receivers: ${servers.join('; ')}`,
           );
         }
       } while (
@@ -193,6 +214,7 @@ export async function recoveryStorm(
         loadGeneratorCpuPercent: percent(generatorCpuAfter, generatorCpuBefore),
         serverFailures,
       };
+      if (process.env.BENCH_TRACE) traceWarnings(receivers);
       progress(
         `  ${what} ${target.key} at ${plan.publishRate}/s: ${result.recovered}/${k} recovered, ${result.notRecovered} not, ` +
           `${result.stillDisconnected} disconnected, all back in ${result.secondsToRecoverAll} s ` +

@@ -45,6 +45,10 @@ const PROBE_EVERY_MS = 1_000;
  * as down (readiness 503), and a single node's connection is dropped and made again, which fails every
  * command waiting on it (see `unanswered`), so none waits longer than about three seconds. The connection
  * counts as up again only once a PING is answered: a frozen server still accepts TCP connections.
+ *
+ * With a single node the PING goes over a connection of its own: on the main connection it would queue
+ * behind every command sent before it, and a recovery storm's backlog there (seconds of session reads and
+ * writes) is a busy Redis, not a frozen one. Dropping the connection then failed the restores waiting on it.
  */
 export function connectRedis(target: RedisTarget, deps: { log: Logger; metrics: Metrics }): RedisConnection {
   const client = target.sentinel
@@ -61,6 +65,9 @@ export function connectRedis(target: RedisTarget, deps: { log: Logger; metrics: 
     : target.sentinel
       ? `sentinel master ${target.sentinel.name} (${target.sentinel.nodes.map((n) => `${n.host}:${n.port}`).join(',')})`
       : redactUrl(target.url ?? '');
+  // Cluster and Sentinel clients route a PING to a node of their choosing: they are probed as they are.
+  const prober = target.cluster || target.sentinel ? client : client.duplicate();
+  if (prober !== client) prober.on('error', () => {}); // the main connection's errors are the ones reported
   let state: 'connecting' | 'up' | 'down' = 'connecting';
   let downSince = Date.now();
   let probing = false;
@@ -89,11 +96,13 @@ export function connectRedis(target: RedisTarget, deps: { log: Logger; metrics: 
     // Cluster and Sentinel clients find their nodes again by themselves; a single connection is made
     // again here. destroy() fails the commands waiting on it with DisconnectsClientError (`unanswered`).
     if (target.cluster || target.sentinel || closing) return;
-    client.destroy();
-    client.connect().catch(() => {}); // connect errors are reported through 'error'
+    for (const connection of [client, prober]) {
+      connection.destroy();
+      connection.connect().catch(() => {}); // connect errors are reported through 'error'
+    }
   };
   const probe = () => {
-    if (probing || closing || !client.isReady) return;
+    if (probing || closing || !client.isReady || !prober.isReady) return;
     probing = true;
     let replied = false;
     const reply = () => {
@@ -101,7 +110,7 @@ export function connectRedis(target: RedisTarget, deps: { log: Logger; metrics: 
       probing = false;
       clearTimeout(deadline);
     };
-    client
+    prober
       .ping()
       .then(() => {
         reply();
@@ -122,6 +131,7 @@ export function connectRedis(target: RedisTarget, deps: { log: Logger; metrics: 
   const probes = setInterval(probe, PROBE_EVERY_MS).unref();
 
   client.on('ready', probe);
+  if (prober !== client) prober.on('ready', probe);
   client.on('error', (err: Error) => goDown('redis connection lost', err.message));
   client.on('end', () => {
     if (state === 'up') downSince = Date.now();
@@ -132,6 +142,7 @@ export function connectRedis(target: RedisTarget, deps: { log: Logger; metrics: 
     client.connect().catch((err: Error) => {
       deps.log.error('redis connect failed', { code: 'RLY_ERR_CLUSTER', error: err.message });
     });
+    if (prober !== client) prober.connect().catch(() => {});
   }
   return {
     client,
@@ -142,6 +153,7 @@ export function connectRedis(target: RedisTarget, deps: { log: Logger; metrics: 
     async close() {
       closing = true;
       clearInterval(probes);
+      if (prober !== client && prober.isOpen) await prober.close();
       if (client.isOpen) await client.close();
     },
   };

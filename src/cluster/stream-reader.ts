@@ -27,7 +27,7 @@ export class StreamReader {
   readonly #stream: string;
   readonly #history: StreamHistory;
   readonly #deliver: (entry: HistoryEntry) => void;
-  readonly #deps: { log: Logger; metrics: Metrics };
+  readonly #deps: { log: Logger; metrics: Metrics; together: (deliver: () => void) => void };
   #stopped = false;
   #failures = 0;
 
@@ -36,7 +36,7 @@ export class StreamReader {
     stream: string,
     history: StreamHistory,
     deliver: (entry: HistoryEntry) => void,
-    deps: { log: Logger; metrics: Metrics },
+    deps: { log: Logger; metrics: Metrics; together: (deliver: () => void) => void },
   ) {
     this.#client = client;
     this.#stream = stream;
@@ -73,12 +73,15 @@ export class StreamReader {
           { BLOCK: BLOCK_MS, COUNT: READ_COUNT },
         );
         this.#succeeded();
-        for (const { id, message } of reply?.[0]?.messages ?? []) {
-          last = id;
-          const entry = this.#history.append(id, message);
-          if (entry.message) this.#deliver(entry);
-          else this.#deps.metrics.redisErrors.inc({ client: 'reader-format' });
-        }
+        // One read's entries leave together: a connection gets its share of them in one write.
+        this.#deps.together(() => {
+          for (const { id, message } of reply?.[0]?.messages ?? []) {
+            last = id;
+            const entry = this.#history.append(id, message);
+            if (entry.message) this.#deliver(entry);
+            else this.#deps.metrics.redisErrors.inc({ client: 'reader-format' });
+          }
+        });
       } catch (err) {
         if (this.#stopped) return;
         this.#failed(err as Error);

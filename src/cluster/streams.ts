@@ -64,7 +64,12 @@ interface StreamParts {
 export function createStreamsCluster(
   redis: RedisConnection,
   opts: StreamsClusterOptions,
-  deps: { metrics: Metrics; log: Logger; batch: (socket: Socket, write: () => void) => void },
+  deps: {
+    metrics: Metrics;
+    log: Logger;
+    batch: (socket: Socket, write: () => void) => void;
+    together: (deliver: () => void) => void;
+  },
 ): StreamsCluster {
   const { client } = redis;
   const refreshMs = Math.min(30_000, Math.ceil(opts.recoveryWindowMs / 2));

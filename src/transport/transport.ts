@@ -22,6 +22,11 @@ export interface PublicTransport {
   stopAccepting(): void;
   /** Runs `write`, whose writes to the socket's connection go out in as few system calls as possible. */
   batch(socket: Socket, write: () => void): void;
+  /**
+   * Runs `deliver`, a burst of deliveries to many sockets (one read of the cluster stream): each
+   * connection's share of it goes out in one system call, not one per packet.
+   */
+  together(deliver: () => void): void;
   /** What the transport needs done for each connected socket, right after recovery's replay. */
   connected?: (socket: Socket) => void;
 }

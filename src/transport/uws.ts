@@ -79,6 +79,9 @@ export function createUwsTransport(): PublicTransport {
       if (listenSocket) uWS.us_listen_socket_close(listenSocket);
       listenSocket = null;
     },
+    // Broadcasts to WebSockets are uWS topic publishes, which uWS queues and sends corked, per subscriber,
+    // once per event loop iteration: a burst is already together.
+    together: (deliver) => deliver(),
     batch(socket, write) {
       // Outside its own callbacks uWS sends at once, a system call per packet; corked, one for all.
       const { socket: ws, readyState, name } = socket.conn.transport as UwsEngineTransport;

@@ -33,6 +33,11 @@ test('the methods the relay calls outside the public types still exist', () => {
   assert.equal(typeof Client.prototype.writeToEngine, 'function');
   assert.equal(typeof (Adapter.prototype as unknown as Record<string, unknown>)._encode, 'function');
   assert.equal(typeof Adapter.prototype.broadcast, 'function');
+  const engineSocket = join(dirname(require.resolve('engine.io')), 'socket.js');
+  const { Socket } = require(engineSocket) as { Socket: { prototype: Record<string, unknown> } };
+  assert.equal(typeof Socket.prototype.flush, 'function');
+  const source = readFileSync(engineSocket, 'utf8');
+  assert.ok(source.includes('this.flush();'), 'Engine.IO flushes through the instance (wrapFlush)');
 });
 
 test('namespaces, sockets in middlewares, and the WebSockets under a transport are where the relay reads them', () => {
