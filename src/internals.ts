@@ -66,6 +66,13 @@ export function preEncode(
   return { packets, opts };
 }
 
+/** `packet` in Socket.IO's wire encoding, with the namespace's encoder: a string, then any binary parts. */
+export function encodeWithAdapter(adapter: Adapter, packet: unknown): Array<string | Buffer> {
+  return (adapter as unknown as { encoder: { encode(p: unknown): Array<string | Buffer> } }).encoder.encode(
+    packet,
+  );
+}
+
 /** Writes pre-encoded packets to one socket's connection, as a broadcast does. */
 export function writePreEncoded(socket: Socket, encoded: PreEncoded): void {
   (socket.client as unknown as { writeToEngine(p: unknown[], o: unknown): void }).writeToEngine(

@@ -167,7 +167,9 @@ export async function recoveryStorm(
             receivers.map(async (r) => {
               const lag = await metric(r, 'relay_process_nodejs_eventloop_lag_p99_seconds').catch(() => 0);
               const sockets = await metric(r, 'relay_connections').catch(() => 0);
-              return `${sockets} sockets, loop lag p99 ${Math.round(lag * 1000)} ms`;
+              const opened = await metric(r, 'relay_connections_opened_total').catch(() => 0);
+              const dropped = await metric(r, 'relay_slow_consumers_dropped_total').catch(() => 0);
+              return `${sockets} sockets (${opened} opened, ${dropped} slow dropped), loop lag p99 ${Math.round(lag * 1000)} ms`;
             }),
           );
           progress(

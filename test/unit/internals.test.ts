@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import { Server } from 'socket.io';
 import { Adapter } from 'socket.io-adapter';
 import {
+  encodeWithAdapter,
   namespacesOf,
   preEncode,
   scopeUwsIntegration,
@@ -24,6 +25,14 @@ test('a broadcast packet is encoded once, with the ws transport frame precompute
   assert.deepEqual(encoded.packets, ['2["m",{"n":1},"1-0"]']);
   assert.equal(encoded.opts.preEncoded, true);
   assert.ok(Array.isArray(encoded.opts.wsPreEncodedFrame), 'the WebSocket frame of the ws transport');
+});
+
+test("a packet is encoded with the namespace's encoder: text first, binary attachments after", () => {
+  const adapter = new Server().of('/').adapter;
+  assert.deepEqual(encodeWithAdapter(adapter, { type: 2, data: ['m', 1], nsp: '/' }), ['2["m",1]']);
+  const [text, attachment] = encodeWithAdapter(adapter, { type: 2, data: ['b', Buffer.from([7])], nsp: '/' });
+  assert.equal(text, '51-["b",{"_placeholder":true,"num":0}]');
+  assert.deepEqual(attachment, Buffer.from([7]));
 });
 
 test('the methods the relay calls outside the public types still exist', () => {
