@@ -18,6 +18,9 @@ const RELAY_LABELS: Record<string, string> = {
   target: 'target',
 };
 
+/** The baselines, kept under `baseline-seed`: the seeds' stack, the relay with Pub/Sub, the raw uWS floor. */
+const BASELINES = ['pubsub-ws', 'pubsub-uws', 'floor-uws'];
+
 /** The servers measured in `scenario`, with their labels: relay transports, then the baselines. */
 function serversOf(result: Json, scenario: string): Array<[string, Json]> {
   const s = result.scenarios as Json;
@@ -26,7 +29,7 @@ function serversOf(result: Json, scenario: string): Array<[string, Json]> {
     const v = at(s, scenario, key);
     if (v) list.push([key === 'target' ? String(result.compare) : (RELAY_LABELS[key] as string), v as Json]);
   }
-  for (const key of ['pubsub-ws', 'pubsub-uws']) {
+  for (const key of BASELINES) {
     const v = at(s, 'baseline-seed', key, scenario);
     if (v) list.push([String(at(s, 'baseline-seed', key, 'label') ?? key), v as Json]);
   }
@@ -137,7 +140,7 @@ export function markdown(result: Json): string {
   const m = result.machine as Json;
   const row = (label: string, key: string) => {
     const pick = (scenario: string) =>
-      key.startsWith('pubsub-') ? at(s, 'baseline-seed', key, scenario) : at(s, scenario, key);
+      BASELINES.includes(key) ? at(s, 'baseline-seed', key, scenario) : at(s, scenario, key);
     const idle = pick('idle-connections') as Json | undefined;
     const rb = pick('room-broadcast') as Json | undefined;
     const ci = pick('cross-instance') as Json | undefined;
@@ -167,6 +170,7 @@ export function markdown(result: Json): string {
     ['target', String(result.compare)],
     ['pubsub-ws', seedLabel('pubsub-ws')],
     ['pubsub-uws', seedLabel('pubsub-uws')],
+    ['floor-uws', seedLabel('floor-uws')],
   ];
   const present = servers.filter(
     ([key]) => at(s, 'baseline-seed', key) !== undefined || Object.values(s).some((v) => at(v, key)),

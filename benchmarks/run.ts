@@ -10,7 +10,7 @@ import { compare, parseCompareUrls } from './compare.js';
 import { FULL, type Plan, QUICK, scaled } from './lib/plans.js';
 import { progress } from './lib/progress.js';
 import { type Results, ratios } from './lib/ratios.js';
-import { labelOf, PUBSUB_UWS, RELAY_UWS, RELAY_WS, SEED_WS, type Target } from './lib/targets.js';
+import { FLOOR_UWS, labelOf, PUBSUB_UWS, RELAY_UWS, RELAY_WS, SEED_WS, type Target } from './lib/targets.js';
 import { writeReport } from './report.js';
 import { broadcast } from './scenarios/broadcast.js';
 import { idleConnections } from './scenarios/idle.js';
@@ -114,7 +114,21 @@ async function runScenarios(plan: Plan): Promise<Results> {
       label: labelOf(PUBSUB_UWS),
       'cross-instance': await broadcast(PUBSUB_UWS, plan.crossInstance),
     };
-    scenarios['baseline-seed'] = { [SEED_WS.key]: seedWs, [PUBSUB_UWS.key]: pubsubUws };
+    // The raw floor: what uWS alone does on the same loads, with Redis Pub/Sub between instances.
+    progress(`raw floor: ${labelOf(FLOOR_UWS)}`);
+    const floorUws = {
+      label: labelOf(FLOOR_UWS),
+      'idle-connections': only.has('idle-connections')
+        ? await idleConnections(FLOOR_UWS, plan.idleSteps)
+        : null,
+      'room-broadcast': await broadcast(FLOOR_UWS, plan.roomBroadcast),
+      'cross-instance': await broadcast(FLOOR_UWS, plan.crossInstance),
+    };
+    scenarios['baseline-seed'] = {
+      [SEED_WS.key]: seedWs,
+      [PUBSUB_UWS.key]: pubsubUws,
+      [FLOOR_UWS.key]: floorUws,
+    };
     const cross = scenarios['cross-instance'] ?? {};
     scenarios['streams-vs-pubsub'] = {
       /** Which server gave the Pub/Sub figures: the relay with `--adapter pubsub`. */

@@ -1,4 +1,5 @@
-// The goals of issue 5 as ratios measured side by side in one run (uws/ws, relay/seed, Streams/Pub/Sub).
+// The goals as ratios measured side by side in one run: uws/ws, relay/seed, Streams/Pub/Sub, relay/floor
+// (the raw uWS floor server), and the shape of the cross-instance tail.
 export type Results = Record<string, Record<string, unknown>>;
 type Fig = Record<string, number | undefined>;
 
@@ -18,7 +19,12 @@ export const GOALS: Goal[] = [
     goal: '≤ 0.5',
     met: (v) => v <= 0.5,
   },
-  { key: 'idleRssUwsOverSeed', label: 'idle RSS per connection, uws / seed', goal: '< 1', met: (v) => v < 1 },
+  {
+    key: 'idleRssUwsOverSeed',
+    label: 'idle RSS per connection, uws / seed',
+    goal: '≤ 0.5',
+    met: (v) => v <= 0.5,
+  },
   {
     key: 'roomBroadcastUwsOverWs',
     label: 'room-broadcast delivered/s at saturation, uws / ws',
@@ -31,7 +37,25 @@ export const GOALS: Goal[] = [
     goal: '> 1',
     met: (v) => v > 1,
   },
+  {
+    key: 'roomBroadcastUwsOverFloor',
+    label: 'room-broadcast delivered/s at saturation, uws / raw uWS floor',
+    goal: '≥ 0.5',
+    met: (v) => v >= 0.5,
+  },
   { key: 'crossInstanceP99UwsMs', label: 'cross-instance p99, uws, ms', goal: '< 10', met: (v) => v < 10 },
+  {
+    key: 'crossInstanceP99UwsOverWs',
+    label: 'cross-instance p99, uws / ws (headline rate)',
+    goal: '≤ 1',
+    met: (v) => v <= 1,
+  },
+  {
+    key: 'crossInstanceP99OverP50Uws',
+    label: 'cross-instance p99 / p50, uws (headline rate)',
+    goal: '≤ 2.5',
+    met: (v) => v <= 2.5,
+  },
   { key: 'crossInstanceP99WsMs', label: 'cross-instance p99, ws, ms', goal: '< 10', met: (v) => v < 10 },
 ];
 
@@ -49,6 +73,7 @@ export function ratios(s: Results): Record<string, number | boolean | null> {
   const pubsubUws = (s['baseline-seed']?.['pubsub-uws'] as Record<string, Fig> | undefined)?.[
     'cross-instance'
   ];
+  const floor = s['baseline-seed']?.['floor-uws'] as Record<string, Fig | null> | undefined;
   const out: Record<string, number | null> = {
     idleRssUwsOverWs: div(idleU?.rssBytesPerConnection, idleW?.rssBytesPerConnection),
     idleHeapUwsOverWs: div(idleU?.heapBytesPerConnection, idleW?.heapBytesPerConnection),
@@ -64,6 +89,14 @@ export function ratios(s: Results): Record<string, number | boolean | null> {
     crossInstanceP99UwsMs: ciU?.p99Ms ?? null,
     crossInstanceP99WsMs: ciW?.p99Ms ?? null,
     crossInstanceP99UwsOverWs: div(ciU?.p99Ms, ciW?.p99Ms),
+    crossInstanceP99OverP50Uws: div(ciU?.p99Ms, ciU?.p50Ms),
+    crossInstanceP99OverP50Ws: div(ciW?.p99Ms, ciW?.p50Ms),
+    idleRssUwsOverFloor: div(
+      idleU?.rssBytesPerConnection,
+      floor?.['idle-connections']?.rssBytesPerConnection,
+    ),
+    roomBroadcastUwsOverFloor: div(rbU?.deliveredPerSecond, floor?.['room-broadcast']?.deliveredPerSecond),
+    crossInstanceP99UwsOverFloor: div(ciU?.p99Ms, floor?.['cross-instance']?.p99Ms),
     crossInstanceP99UwsOverSeed: div(ciU?.p99Ms, seed?.['cross-instance']?.p99Ms),
     crossInstanceP99StreamsOverPubsubUws: div(ciU?.p99Ms, pubsubUws?.p99Ms),
     crossInstanceDeliveredStreamsOverPubsubUws: div(ciU?.deliveredPerSecond, pubsubUws?.deliveredPerSecond),

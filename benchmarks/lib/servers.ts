@@ -9,6 +9,7 @@ import { BIN, spawnListening } from '../../test/helpers/relay.js';
 const GC_PRELOAD = fileURLToPath(new URL('../gc-preload.mjs', import.meta.url));
 const FANOUT_PROBE = fileURLToPath(new URL('../fanout-probe.mjs', import.meta.url));
 const SEED = fileURLToPath(new URL('../seed-server.ts', import.meta.url));
+const FLOOR = fileURLToPath(new URL('../floor-server.ts', import.meta.url));
 
 export type Transport = 'uws' | 'ws';
 
@@ -70,6 +71,19 @@ export function startSeedProcess(transport: Transport, redisUrl: string): Promis
     transport,
     '--redis-url',
     redisUrl,
+  ]);
+}
+
+/** The raw uWS floor (benchmarks/floor-server.ts); over Redis Pub/Sub when `redisUrl` is given. */
+export function startFloorProcess(redisUrl: string | undefined): Promise<ServerProcess> {
+  return startServer('floor-uws', [
+    ...SERVER_NODE_ARGS,
+    '--import',
+    'tsx',
+    '--import',
+    GC_PRELOAD,
+    FLOOR,
+    ...(redisUrl ? ['--redis-url', redisUrl] : []),
   ]);
 }
 

@@ -1,13 +1,22 @@
 // What a scenario runs against: the relay (Redis Streams adapter in cluster mode) or the seed baseline
 // (classic Pub/Sub adapter), on either transport.
 import { startRedis } from '../../test/helpers/redis.js';
-import { type ServerProcess, startRelayProcess, startSeedProcess, type Transport } from './servers.js';
+import {
+  type ServerProcess,
+  startFloorProcess,
+  startRelayProcess,
+  startSeedProcess,
+  type Transport,
+} from './servers.js';
 
 export interface Target {
   /** Key in the results: `uws`, `ws`, `pubsub-ws`, `pubsub-uws`. */
   key: string;
-  /** `seed`: benchmarks/seed-server.ts, plain Socket.IO with the classic adapter, none of the relay's code. */
-  kind: 'relay' | 'seed';
+  /**
+   * `seed`: benchmarks/seed-server.ts, plain Socket.IO with the classic adapter, none of the relay's code.
+   * `floor`: benchmarks/floor-server.ts, plain uWS topics (and Redis Pub/Sub), no Socket.IO at all.
+   */
+  kind: 'relay' | 'seed' | 'floor';
   transport: Transport;
   /** The cluster bus: Redis Streams (the relay's) or classic Pub/Sub (`@socket.io/redis-adapter`). */
   adapter: 'streams' | 'pubsub';
@@ -20,10 +29,14 @@ export const SEED_WS: Target = { key: 'pubsub-ws', kind: 'seed', transport: 'ws'
 /** The Pub/Sub side of Streams vs Pub/Sub on cross-instance: the relay itself with `--adapter pubsub`. */
 export const PUBSUB_UWS: Target = { key: 'pubsub-uws', kind: 'relay', transport: 'uws', adapter: 'pubsub' };
 
+/** The raw floor the uws relay's figures are divided by: uWS topics, over Redis Pub/Sub between instances. */
+export const FLOOR_UWS: Target = { key: 'floor-uws', kind: 'floor', transport: 'uws', adapter: 'pubsub' };
+
 /** How reports name a target. */
 export function labelOf(target: Target): string {
   const bus = target.adapter === 'streams' ? 'Streams' : 'classic Pub/Sub';
   if (target.kind === 'relay') return `relay, ${target.transport} (${bus})`;
+  if (target.kind === 'floor') return 'floor: raw uWS topics + Redis Pub/Sub';
   return `seed: Socket.IO + ${target.transport} + ${bus}`;
 }
 
@@ -42,19 +55,18 @@ export async function startCluster(
   opts: { cluster: boolean; relayArgs?: string[] },
 ): Promise<Cluster> {
   const redis = opts.cluster || target.kind === 'seed' ? await startRedis() : undefined;
+  const start = (i: number) => {
+    if (target.kind === 'seed') return startSeedProcess(target.transport, redis?.url as string);
+    if (target.kind === 'floor') return startFloorProcess(redis?.url);
+    return startRelayProcess(target.transport, [
+      ...(redis ? ['--redis-url', redis.url, '--instance-id', `bench-${i}`] : []),
+      ...(redis && target.adapter === 'pubsub' ? ['--adapter', 'pubsub'] : []),
+      ...(opts.relayArgs ?? []),
+    ]);
+  };
   const servers: ServerProcess[] = [];
   try {
-    for (let i = 0; i < instances; i++) {
-      servers.push(
-        target.kind === 'seed'
-          ? await startSeedProcess(target.transport, redis?.url as string)
-          : await startRelayProcess(target.transport, [
-              ...(redis ? ['--redis-url', redis.url, '--instance-id', `bench-${i}`] : []),
-              ...(redis && target.adapter === 'pubsub' ? ['--adapter', 'pubsub'] : []),
-              ...(opts.relayArgs ?? []),
-            ]),
-      );
-    }
+    for (let i = 0; i < instances; i++) servers.push(await start(i));
   } catch (err) {
     await Promise.all(servers.map((s) => s.kill()));
     await redis?.stop();
