@@ -39,6 +39,27 @@ export function wrapFlush(conn: Socket['conn'], wrap: (flush: () => void) => () 
   internal.flush = wrap(internal.flush.bind(internal));
 }
 
+/** What Socket.IO reads from a handshake request to build each namespace's `socket.handshake`. */
+export interface HandshakeRequest {
+  headers: Record<string, string>;
+  url: string | undefined;
+  _query: Record<string, unknown>;
+  connection: { encrypted: boolean };
+}
+
+/**
+ * The request of a socket's connection, which its Engine.IO connection keeps for as long as it lasts
+ * (Socket.IO's client reads it there to build the handshake of every namespace the client joins later).
+ */
+export function requestOf(socket: Socket): HandshakeRequest {
+  return (socket.conn as unknown as { request: HandshakeRequest }).request;
+}
+
+/** Replaces the request the socket's connection keeps (see `requestOf`). */
+export function replaceRequest(socket: Socket, request: HandshakeRequest): void {
+  (socket.conn as unknown as { request: HandshakeRequest }).request = request;
+}
+
 /** Packets encoded once for many sockets, and the write options that go with them. */
 export interface PreEncoded {
   packets: unknown[];

@@ -35,6 +35,8 @@ export class SessionStore {
   readonly #opts: SessionStoreOptions;
   readonly #metrics: Metrics;
   readonly #log: Logger;
+  /** One `disconnect` listener for every tracked socket (called with it as `this`), not a closure each. */
+  readonly #onDisconnect: (this: Socket) => void;
   /** Live sockets by private id. */
   readonly #live = new Map<string, Socket>();
   /** Sockets whose session must be (re)written in the next batch. */
@@ -51,6 +53,10 @@ export class SessionStore {
     this.#opts = opts;
     this.#metrics = deps.metrics;
     this.#log = deps.log;
+    const ended = (socket: Socket) => this.#ended(socket);
+    this.#onDisconnect = function (this: Socket) {
+      ended(this);
+    };
   }
 
   start(): void {
@@ -77,13 +83,17 @@ export class SessionStore {
     const pid = pidOf(socket);
     if (!pid) return;
     this.#live.set(pid, socket);
-    socket.once('disconnect', () => {
-      this.#live.delete(pid);
-      this.#dirty.delete(pid);
-      // Not persisted by Socket.IO: the client left on purpose (or was kicked), nothing to recover.
-      if (!this.#persisted.delete(pid)) this.#write('delete', () => this.#client.del(this.#key(pid)));
-    });
+    socket.on('disconnect', this.#onDisconnect);
     void this.save(socket);
+  }
+
+  #ended(socket: Socket): void {
+    const pid = pidOf(socket);
+    if (!pid) return;
+    this.#live.delete(pid);
+    this.#dirty.delete(pid);
+    // Not persisted by Socket.IO: the client left on purpose (or was kicked), nothing to recover.
+    if (!this.#persisted.delete(pid)) this.#write('delete', () => this.#client.del(this.#key(pid)));
   }
 
   /** Records a change to the socket's rooms or data; resolves once it is in Redis. */

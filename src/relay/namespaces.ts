@@ -6,6 +6,7 @@ import type { Metrics } from '../metrics/registry.js';
 import { authenticate, createAuthenticator, expireTokens } from './auth.js';
 import type { NamespaceBackend } from './backends.js';
 import { createBuiltins } from './builtins.js';
+import { slimHandshake } from './handshake.js';
 import { oneSocketPerConnection } from './one-socket.js';
 import type { RelayOps } from './ops.js';
 import { type AdmitStep, type ConnectStep, installPipeline, refusal } from './pipeline.js';
@@ -60,6 +61,8 @@ export function setupNamespaces(io: Server, config: RelayConfig, deps: Namespace
       // First: a restored socket gets what it missed before anything else is sent to it.
       ...optional(deps.replay),
       ...optional(deps.transportConnected),
+      // Before anything keeps a reference to the full headers; backends get the safe ones all the same.
+      slimHandshake,
       // A namespace with a backend gets rooms from it too, which its patterns do not govern: there the
       // backend's `connect` call for the recovered socket (it sees `rooms`, may answer `leave`) re-checks.
       ...optional(!backend && recheckRooms(compiled, deps.log)),
@@ -97,11 +100,16 @@ export function setupNamespaces(io: Server, config: RelayConfig, deps: Namespace
 }
 
 function countConnection(metrics: Metrics): ConnectStep {
+  // One listener for every socket (called with the socket as `this`), not a closure each; `disconnect`
+  // comes once.
+  const disconnected = function (this: Socket) {
+    metrics.connections.dec({ namespace: this.nsp.name });
+  };
   return (socket) => {
     const namespace = socket.nsp.name;
     metrics.connectionsOpened.inc({ namespace });
     metrics.connections.inc({ namespace });
-    socket.once('disconnect', () => metrics.connections.dec({ namespace }));
+    socket.on('disconnect', disconnected);
     const auth = socket.handshake.auth as Record<string, unknown>;
     if (typeof auth.pid === 'string' && typeof auth.offset === 'string') {
       metrics.recoveries.inc({ namespace, result: socket.recovered ? 'succeeded' : 'failed' });

@@ -58,10 +58,30 @@ export class SlowConsumerGuard {
   readonly #policy: BackpressurePolicy;
   readonly #websocket: WebSocketBuffer;
   readonly #watched = new Map<EngineSocket, Watched>();
+  // One set of listeners for every connection (Engine.IO calls them with the connection as `this`): a
+  // closure per connection and event would cost each idle connection a few hundred bytes.
+  readonly #onClose: (this: EngineSocket) => void;
+  readonly #onFlush: (this: EngineSocket) => void;
+  readonly #onPacketCreate: (this: EngineSocket, packet: { type: string; data?: unknown }) => void;
 
   constructor(policy: BackpressurePolicy, websocket: WebSocketBuffer) {
     this.#policy = policy;
     this.#websocket = websocket;
+    const watched = this.#watched;
+    this.#onClose = function () {
+      watched.delete(this);
+    };
+    // The write buffer is summed as it fills (summing it at every packet would be quadratic); a flush
+    // hands all of it to the transport.
+    this.#onFlush = function () {
+      const state = watched.get(this);
+      if (state) state.queued = 0;
+    };
+    const created = (conn: EngineSocket, packet: { type: string; data?: unknown }) =>
+      this.#packetCreated(conn, packet);
+    this.#onPacketCreate = function (packet) {
+      created(this, packet);
+    };
   }
 
   /** Watches every connection of `io`; call once, after Socket.IO is attached. */
@@ -71,22 +91,24 @@ export class SlowConsumerGuard {
   }
 
   #watch(conn: EngineSocket): void {
-    const state: Watched = { queued: 0, total: 0, connectEnd: undefined, watched: false, over: false };
-    this.#watched.set(conn, state);
-    conn.once('close', () => this.#watched.delete(conn));
-    // The write buffer is summed as it fills (summing it at every packet would be quadratic); a flush
-    // hands all of it to the transport.
-    conn.on('flush', () => {
-      state.queued = 0;
-    });
-    conn.on('packetCreate', (packet: { type: string; data?: unknown }) => {
-      const buffered = this.#buffered(conn, state);
-      if (state.watched && buffered > this.#policy.maxBytes * BURST_FACTOR) return this.#drop(conn, buffered);
-      const size = sizeOf(packet.data);
-      state.queued += size;
-      state.total += size;
-      if (state.connectEnd === undefined && isSocketIoConnect(packet)) state.connectEnd = state.total;
-    });
+    this.#watched.set(conn, { queued: 0, total: 0, connectEnd: undefined, watched: false, over: false });
+    conn.on('close', this.#onClose);
+    conn.on('flush', this.#onFlush);
+    conn.on('packetCreate', this.#onPacketCreate);
+  }
+
+  #packetCreated(conn: EngineSocket, packet: { type: string; data?: unknown }): void {
+    const state = this.#watched.get(conn);
+    if (!state) return;
+    const buffered = this.#buffered(conn, state);
+    if (state.watched && buffered > this.#policy.maxBytes * BURST_FACTOR) {
+      this.#drop(conn, buffered);
+      return;
+    }
+    const size = sizeOf(packet.data);
+    state.queued += size;
+    state.total += size;
+    if (state.connectEnd === undefined && isSocketIoConnect(packet)) state.connectEnd = state.total;
   }
 
   #check(): void {
