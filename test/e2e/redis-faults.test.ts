@@ -226,7 +226,7 @@ test('Redis frozen (SIGSTOP) during traffic: readiness 503 within seconds, every
   if (!toolAvailable('redis-server')) return t.skip('redis-server is not installed');
   const redis = await startRedis();
   t.after(() => redis.stop());
-  const { a, b, atA, atB, gotA, gotB, fromA, fromB } = await trafficAcrossTwoRelays(t, redis.url);
+  const { a, b, atA, gotA, gotB, fromA, fromB } = await trafficAcrossTwoRelays(t, redis.url);
 
   const frozenAt = Date.now();
   redis.freeze();
