@@ -1,8 +1,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import type { Server } from 'socket.io';
 import { ErrorCodes, RelayError } from '../errors.js';
 import { tcpOf, webSocketOf, wrapFlush } from '../internals.js';
+import { addAcceptors } from './acceptors.js';
 import {
   type BackpressurePolicy,
   type EngineSocket,
@@ -15,6 +16,8 @@ import type { Page, PublicTransport } from './transport.js';
 /** Socket.IO's standard engine: Node's http server with the `ws` package for WebSocket. */
 export function createWsTransport(): PublicTransport {
   let page: Page = { contentType: 'text/plain', body: '' };
+  /** More descriptors of the listening socket (see acceptors.ts). */
+  let acceptors: NetServer[] = [];
   // Registered before io.attach(), which hands every request outside /socket.io/ to earlier listeners.
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     if (req.method === 'GET' && (req.url === '/' || req.url?.startsWith('/?'))) {
@@ -43,13 +46,15 @@ export function createWsTransport(): PublicTransport {
             new RelayError(ErrorCodes.LISTEN, `could not listen on ${host}:${port} (ws)`, { cause: err }),
           ),
         );
-        server.listen({ port, host, backlog: LISTEN_BACKLOG }, () =>
-          resolve((server.address() as AddressInfo).port),
-        );
+        server.listen({ port, host, backlog: LISTEN_BACKLOG }, async () => {
+          acceptors = await addAcceptors(server, EXTRA_ACCEPTORS, LISTEN_BACKLOG);
+          resolve((server.address() as AddressInfo).port);
+        });
       });
     },
     stopAccepting() {
       server.close();
+      for (const acceptor of acceptors) acceptor.close();
       // Keep-alive connections could otherwise carry a new handshake to a dying instance.
       server.closeIdleConnections();
     },
@@ -80,6 +85,9 @@ export function createWsTransport(): PublicTransport {
  * it ~500,000 times, and a third of the clients waited past their 20 s connect timeout).
  */
 const LISTEN_BACKLOG = 65_535;
+
+/** Descriptors of the listening socket besides the server's own: connections accepted per loop turn. */
+const EXTRA_ACCEPTORS = 15;
 
 /** The part of a `ws` WebSocket used here. */
 interface WsSocket {

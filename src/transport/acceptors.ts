@@ -1,0 +1,50 @@
+import { spawn } from 'node:child_process';
+import type { Server } from 'node:net';
+
+/**
+ * Node.js (libuv 1.45 and later) accepts one connection per listening descriptor per turn of the event
+ * loop. An instance busy delivering live traffic turns its loop a few times a second, so in a reconnect
+ * storm thousands of clients waited in the kernel's accept queue until their connect timed out (measured:
+ * 3,594 queued, one accepted every 150–190 ms). More descriptors of the same listening socket take that
+ * many connections per turn. Node 20 has no `reusePort`, but a listening server sent to a child process
+ * over IPC comes back as a new descriptor: a short-lived child returns each copy and closes its own.
+ */
+const BOUNCE = `process.on('message', (m, server) => {
+  process.send(m, server, () => { server.close(); if (m === 'last') process.disconnect(); });
+});`;
+
+/** How long the child may take to hand the copies back before the relay goes on with one descriptor. */
+const BOUNCE_TIMEOUT_MS = 5_000;
+
+/**
+ * Adds `count` descriptors of `server`'s listening socket to this process; each hands its connections to
+ * `server`. Resolves with them (to close with the server), or with none if the copies could not be made.
+ */
+export async function addAcceptors(server: Server, count: number, backlog: number): Promise<Server[]> {
+  const child = spawn(process.execPath, ['-e', BOUNCE], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
+  const copies: Server[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const copy = await new Promise<Server>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no copy in time')), BOUNCE_TIMEOUT_MS);
+        child.once('error', reject);
+        child.once('message', (_m, handle) => {
+          clearTimeout(timer);
+          resolve(handle as Server);
+        });
+        child.send(i === count - 1 ? 'last' : 'copy', server);
+      });
+      copy.on('connection', (socket) => server.emit('connection', socket));
+      copies.push(copy);
+    }
+    // Each copy was listened on again with Node's default backlog (511), which the kernel applies to the
+    // one socket they share: listening once more restores the queue a storm needs.
+    (server as unknown as { _handle: { listen(backlog: number): number } })._handle.listen(backlog);
+    return copies;
+  } catch {
+    for (const copy of copies) copy.close();
+    return [];
+  } finally {
+    if (child.connected) child.disconnect();
+  }
+}
