@@ -23,28 +23,29 @@ const BOUNCE_TIMEOUT_MS = 5_000;
 export async function addAcceptors(server: Server, count: number, backlog: number): Promise<Server[]> {
   const child = spawn(process.execPath, ['-e', BOUNCE], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
   const copies: Server[] = [];
+  // One listener for the whole exchange: the copies come back in the order they were sent.
+  const returned = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('no copies in time')), BOUNCE_TIMEOUT_MS).unref();
+    child.once('error', reject);
+    child.on('message', (_m, handle) => {
+      copies.push(handle as Server);
+      if (copies.length < count) return;
+      clearTimeout(timer);
+      resolve();
+    });
+  });
   try {
-    for (let i = 0; i < count; i++) {
-      const copy = await new Promise<Server>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('no copy in time')), BOUNCE_TIMEOUT_MS);
-        child.once('error', reject);
-        child.once('message', (_m, handle) => {
-          clearTimeout(timer);
-          resolve(handle as Server);
-        });
-        child.send(i === count - 1 ? 'last' : 'copy', server);
-      });
-      copy.on('connection', (socket) => server.emit('connection', socket));
-      copies.push(copy);
-    }
-    // Each copy was listened on again with Node's default backlog (511), which the kernel applies to the
-    // one socket they share: listening once more restores the queue a storm needs.
-    (server as unknown as { _handle: { listen(backlog: number): number } })._handle.listen(backlog);
-    return copies;
+    for (let i = 0; i < count; i++) child.send(i === count - 1 ? 'last' : 'copy', server);
+    await returned;
   } catch {
     for (const copy of copies) copy.close();
     return [];
   } finally {
     if (child.connected) child.disconnect();
   }
+  for (const copy of copies) copy.on('connection', (socket) => server.emit('connection', socket));
+  // Each copy was listened on again with Node's default backlog (511), which the kernel applies to the
+  // one socket they share: listening once more restores the queue a storm needs.
+  (server as unknown as { _handle: { listen(backlog: number): number } })._handle.listen(backlog);
+  return copies;
 }
