@@ -152,13 +152,20 @@ export async function rssOf(pid: number): Promise<number> {
 
 /** A Prometheus metric's value summed over its series (0 when absent). */
 export async function metric(server: ServerProcess, name: string): Promise<number> {
-  if (!server.adminUrl) return 0;
-  const text = await (await fetch(`${server.adminUrl}/metrics`)).text();
-  let total = 0;
-  for (const line of text.split('\n')) {
-    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) total += Number(line.split(' ').pop());
-  }
-  return total;
+  return (await metrics(server, [name]))[0] as number;
+}
+
+/** Several metrics' values, each summed over its series (0 when absent), from one read of `/metrics`. */
+export async function metrics(server: ServerProcess, names: string[]): Promise<number[]> {
+  if (!server.adminUrl) return names.map(() => 0);
+  const lines = (await (await fetch(`${server.adminUrl}/metrics`)).text()).split('\n');
+  return names.map((name) => {
+    let total = 0;
+    for (const line of lines) {
+      if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) total += Number(line.split(' ').pop());
+    }
+    return total;
+  });
 }
 
 /** A Prometheus metric's values by one label, e.g. failures by reason (empty when absent). */

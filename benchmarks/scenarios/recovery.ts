@@ -12,7 +12,7 @@ import {
   sum,
 } from '../lib/pool.js';
 import { progress } from '../lib/progress.js';
-import { cpuSecondsOf, metric, metricBy, type ServerProcess, sleep } from '../lib/servers.js';
+import { cpuSecondsOf, metric, metricBy, metrics, type ServerProcess, sleep } from '../lib/servers.js';
 import { startCluster, type Target } from '../lib/targets.js';
 
 export interface RecoveryPhase {
@@ -165,10 +165,12 @@ export async function recoveryStorm(
           lastReport = Date.now();
           const servers = await Promise.all(
             receivers.map(async (r) => {
-              const lag = await metric(r, 'relay_process_nodejs_eventloop_lag_p99_seconds').catch(() => 0);
-              const sockets = await metric(r, 'relay_connections').catch(() => 0);
-              const opened = await metric(r, 'relay_connections_opened_total').catch(() => 0);
-              const dropped = await metric(r, 'relay_slow_consumers_dropped_total').catch(() => 0);
+              const [lag = 0, sockets, opened, dropped] = await metrics(r, [
+                'relay_process_nodejs_eventloop_lag_p99_seconds',
+                'relay_connections',
+                'relay_connections_opened_total',
+                'relay_slow_consumers_dropped_total',
+              ]).catch(() => [0, 0, 0, 0]);
               return `${sockets} sockets (${opened} opened, ${dropped} slow dropped), loop lag p99 ${Math.round(lag * 1000)} ms`;
             }),
           );

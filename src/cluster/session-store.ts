@@ -53,9 +53,9 @@ export class SessionStore {
     this.#opts = opts;
     this.#metrics = deps.metrics;
     this.#log = deps.log;
-    const ended = (socket: Socket) => this.#ended(socket);
+    const store = this;
     this.#onDisconnect = function (this: Socket) {
-      ended(this);
+      store.#ended(this);
     };
   }
 

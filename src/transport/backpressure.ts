@@ -77,10 +77,9 @@ export class SlowConsumerGuard {
       const state = watched.get(this);
       if (state) state.queued = 0;
     };
-    const created = (conn: EngineSocket, packet: { type: string; data?: unknown }) =>
-      this.#packetCreated(conn, packet);
+    const guard = this;
     this.#onPacketCreate = function (packet) {
-      created(this, packet);
+      guard.#packetCreated(this, packet);
     };
   }
 
