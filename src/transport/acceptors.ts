@@ -7,11 +7,11 @@ import type { Server } from 'node:net';
  * storm thousands of clients waited in the kernel's accept queue until their connect timed out (measured:
  * 3,594 queued, one accepted every 150–190 ms). More descriptors of the same listening socket take that
  * many connections per turn. Node 20 has no `reusePort`, but a listening server sent to a child process
- * over IPC comes back as a new descriptor: a short-lived child returns each copy and closes its own.
+ * over IPC comes back as a new descriptor: a short-lived child returns each copy. The child is killed once
+ * every copy is back: its own copies would otherwise keep the socket listening after this process exits,
+ * and take the connections of a relay restarted on the same port.
  */
-const BOUNCE = `process.on('message', (m, server) => {
-  process.send(m, server, () => { server.close(); if (m === 'last') process.disconnect(); });
-});`;
+const BOUNCE = `process.on('message', (m, server) => process.send(m, server));`;
 
 /** How long the child may take to hand the copies back before the relay goes on with one descriptor. */
 const BOUNCE_TIMEOUT_MS = 5_000;
@@ -35,13 +35,13 @@ export async function addAcceptors(server: Server, count: number, backlog: numbe
     });
   });
   try {
-    for (let i = 0; i < count; i++) child.send(i === count - 1 ? 'last' : 'copy', server);
+    for (let i = 0; i < count; i++) child.send('copy', server);
     await returned;
   } catch {
     for (const copy of copies) copy.close();
     return [];
   } finally {
-    if (child.connected) child.disconnect();
+    child.kill('SIGKILL');
   }
   for (const copy of copies) copy.on('connection', (socket) => server.emit('connection', socket));
   // Each copy was listened on again with Node's default backlog (511), which the kernel applies to the
