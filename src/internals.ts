@@ -60,6 +60,16 @@ export function replaceRequest(socket: Socket, request: HandshakeRequest): void 
   (socket.conn as unknown as { request: HandshakeRequest }).request = request;
 }
 
+/** How many packets Engine.IO has queued for a connection and not yet handed to its transport. */
+export function queuedPackets(conn: Socket['conn']): number {
+  return (conn as unknown as { writeBuffer: unknown[] }).writeBuffer.length;
+}
+
+/** Runs the socket's `onAnyOutgoing` listeners for a broadcast packet, as Socket.IO's broadcast does. */
+export function notifyOutgoing(socket: Socket, packet: unknown): void {
+  (socket as unknown as { notifyOutgoingListeners(packet: unknown): void }).notifyOutgoingListeners(packet);
+}
+
 /** Packets encoded once for many sockets, and the write options that go with them. */
 export interface PreEncoded {
   packets: unknown[];
@@ -78,8 +88,9 @@ export function pidOf(socket: Socket): string | undefined {
 export function preEncode(
   adapter: Adapter,
   packet: { type: number; data: unknown[]; nsp: string },
+  compress?: boolean,
 ): PreEncoded {
-  const opts: Record<string, unknown> = { preEncoded: true };
+  const opts: Record<string, unknown> = { preEncoded: true, compress };
   const packets = (adapter as unknown as { _encode(p: unknown, o: unknown): unknown[] })._encode(
     packet,
     opts,
@@ -116,34 +127,22 @@ export function socketOfConnection(socket: Socket): string | undefined {
   return client.nsps.get(socket.nsp.name)?.id;
 }
 
-/** The adapter methods Socket.IO's uWS integration replaces. */
-export type UwsAdapterMethods = Pick<Adapter, 'addAll' | 'del' | 'broadcast'>;
+/** The adapter methods a transport may give its own server's adapters (Socket.IO's uWS integration does). */
+export type AdapterMethods = Pick<Adapter, 'addAll' | 'del' | 'broadcast'>;
 
-const plain: UwsAdapterMethods = {
+const plain: AdapterMethods = {
   addAll: Adapter.prototype.addAll,
   del: Adapter.prototype.del,
   broadcast: Adapter.prototype.broadcast,
 };
-const methodsByServer = new WeakMap<object, UwsAdapterMethods>();
+const methodsByServer = new WeakMap<object, AdapterMethods>();
 
 /**
- * Socket.IO's uWS integration (`attachApp`) replaces `addAll`, `del` and `broadcast` on the shared
- * `Adapter.prototype`: every Socket.IO server of the process would then (un)subscribe uWS topics and
- * publish to the last attached uWS app. This runs `attach`, takes the replaced methods back off the
- * prototype and keeps them for `io` alone (after `adapt` wraps them): the prototype dispatches by server.
+ * Gives the adapters of `io`, and of no other Socket.IO server in the process, the methods `adapt` builds
+ * from the plain in-memory ones: `Adapter.prototype` then dispatches by server.
  */
-export function scopeUwsIntegration(
-  io: Server,
-  attach: () => void,
-  adapt: (patched: UwsAdapterMethods, original: UwsAdapterMethods) => UwsAdapterMethods,
-): void {
-  attach();
-  const patched: UwsAdapterMethods = {
-    addAll: Adapter.prototype.addAll,
-    del: Adapter.prototype.del,
-    broadcast: Adapter.prototype.broadcast,
-  };
-  methodsByServer.set(io, adapt(patched, plain));
+export function scopeAdapterMethods(io: Server, adapt: (plain: AdapterMethods) => AdapterMethods): void {
+  methodsByServer.set(io, adapt(plain));
   const serverOf = (adapter: Adapter) => methodsByServer.get(adapter.nsp.server) ?? plain;
   Adapter.prototype.addAll = function (this: Adapter, id, rooms) {
     return serverOf(this).addAll.call(this, id, rooms);
@@ -154,6 +153,26 @@ export function scopeUwsIntegration(
   Adapter.prototype.broadcast = function (this: Adapter, packet, opts) {
     return serverOf(this).broadcast.call(this, packet, opts);
   };
+}
+
+/**
+ * Socket.IO's uWS integration (`attachApp`) replaces `addAll`, `del` and `broadcast` on the shared
+ * `Adapter.prototype`: every Socket.IO server of the process would then (un)subscribe uWS topics and
+ * publish to the last attached uWS app. This runs `attach`, takes the replaced methods back off the
+ * prototype and keeps them for `io` alone (after `adapt` wraps them), as `scopeAdapterMethods` does.
+ */
+export function scopeUwsIntegration(
+  io: Server,
+  attach: () => void,
+  adapt: (patched: AdapterMethods, original: AdapterMethods) => AdapterMethods,
+): void {
+  attach();
+  const patched: AdapterMethods = {
+    addAll: Adapter.prototype.addAll,
+    del: Adapter.prototype.del,
+    broadcast: Adapter.prototype.broadcast,
+  };
+  scopeAdapterMethods(io, (original) => adapt(patched, original));
 }
 
 /** Called with the uWS response and request before Engine.IO handles them (the request is valid only now). */

@@ -9,7 +9,7 @@ import {
   hookUwsEngine,
   scopeUwsIntegration,
   socketById,
-  type UwsAdapterMethods,
+  type AdapterMethods,
   webSocketOf,
 } from '../internals.js';
 import {
@@ -193,8 +193,8 @@ function trackPolling(socket: Socket): void {
  */
 function topicPublishAlone(
   app: uWS.TemplatedApp,
-  socketIoBroadcast: UwsAdapterMethods['broadcast'],
-): UwsAdapterMethods['broadcast'] {
+  socketIoBroadcast: AdapterMethods['broadcast'],
+): AdapterMethods['broadcast'] {
   return function (this: Adapter, packet, opts) {
     const onlyWebSockets = (pollingSockets.get(this.nsp)?.size ?? 0) === 0;
     if (opts.rooms.size > 1 || (opts.except?.size ?? 0) > 0 || !onlyWebSockets) {
@@ -237,7 +237,7 @@ function subscribeAll(socket: Socket): void {
  * and a closed uWS WebSocket throws on any access. Such a socket is about to be cleaned up; its rooms
  * change without the (un)subscription.
  */
-function skipClosedWebSockets(uws: UwsAdapterMethods, plain: UwsAdapterMethods): UwsAdapterMethods {
+function skipClosedWebSockets(uws: AdapterMethods, plain: AdapterMethods): AdapterMethods {
   const closed = (adapter: Adapter, id: SocketId) => {
     const transport = socketById(adapter.nsp, id)?.conn.transport as UwsEngineTransport | undefined;
     return transport?.name === 'websocket' && transport.readyState === 'closed';

@@ -1,10 +1,22 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import type { Server } from 'socket.io';
+import type { Adapter } from 'socket.io-adapter';
 import { ErrorCodes, RelayError } from '../errors.js';
-import { tcpOf, webSocketOf, wrapFlush } from '../internals.js';
+import {
+  type AdapterMethods,
+  notifyOutgoing,
+  preEncode,
+  queuedPackets,
+  scopeAdapterMethods,
+  tcpOf,
+  webSocketOf,
+  wrapFlush,
+  writePreEncoded,
+} from '../internals.js';
 import { addAcceptors } from './acceptors.js';
 import {
+  BURST_FACTOR,
   type BackpressurePolicy,
   type EngineSocket,
   type EngineTransport,
@@ -32,6 +44,8 @@ export function createWsTransport(): PublicTransport {
     attach(io: Server, servedPage: Page, backpressure: BackpressurePolicy) {
       page = servedPage;
       io.attach(server);
+      const mostHeld = backpressure.maxBytes * BURST_FACTOR;
+      scopeAdapterMethods(io, (plain) => ({ ...plain, broadcast: framedBroadcast(plain.broadcast, mostHeld) }));
       new SlowConsumerGuard(backpressure, wsBuffer).watch(io);
       io.engine.on('connection', (conn: EngineSocket) => {
         holdFlushesTogether(conn);
@@ -59,14 +73,18 @@ export function createWsTransport(): PublicTransport {
       server.closeIdleConnections();
     },
     together(deliver) {
-      if (held) return deliver();
-      held = new Map();
-      const flushes = held;
+      if (burst) return deliver();
+      const current: Burst = { frames: new Map(), flushes: new Map() };
+      burst = current;
       try {
         deliver();
       } finally {
-        held = undefined;
-        for (const flush of flushes.values()) flush();
+        burst = undefined;
+        // Frames first: whatever Engine.IO queued for a connection during the burst came after them.
+        for (const [tcp, frames] of current.frames) {
+          if (tcp.writable) tcp.write(frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames));
+        }
+        for (const flush of current.flushes.values()) flush();
       }
     },
     batch(socket, write) {
@@ -91,23 +109,88 @@ const EXTRA_ACCEPTORS = 15;
 
 /** The part of a `ws` WebSocket used here. */
 interface WsSocket {
+  readyState: number;
   bufferedAmount: number;
   terminate(): void;
 }
 
+/** `WebSocket.OPEN` in `ws`. */
+const OPEN = 1;
+
 /**
- * The connections whose flush waits for the end of the `together` burst running now, with their flush.
- * Engine.IO sends a connection's first packet at once and queues the rest until that write completes:
- * without holding, a burst of n packets to a connection took two system calls, with it one (corkBatches).
+ * What waits for the end of the `together` burst running now (one stream read's deliveries), so each
+ * connection gets its share in one write:
+ * - `frames`: broadcast frames for a connection's TCP socket (framedBroadcast);
+ * - `flushes`: Engine.IO flushes. Engine.IO sends a connection's first packet at once and queues the rest
+ *   until that write completes: without holding, a burst of n packets took two system calls, with it one
+ *   (corkBatches).
  * An overloaded relay reads more entries per stream read, so its cost per delivery falls as load rises.
  */
-let held: Map<EngineSocket, () => void> | undefined;
+interface Burst {
+  frames: Map<Socket, Buffer[]>;
+  flushes: Map<EngineSocket, () => void>;
+}
+let burst: Burst | undefined;
 
 function holdFlushesTogether(conn: EngineSocket): void {
   wrapFlush(conn, (flush) => () => {
-    if (held && conn.transport.name === 'websocket') held.set(conn, flush);
+    if (burst && conn.transport.name === 'websocket') burst.flushes.set(conn, flush);
     else flush();
   });
+}
+
+/**
+ * Socket.IO's broadcast hands the packet to each socket through Engine.IO (a packet object, a
+ * `packetCreate` event, a write buffer, a flush) and then `ws` (a frame written on its own): at 4,000
+ * sockets receiving 50 messages/s that was most of a CPU-bound relay's time. Here the WebSocket frame is
+ * built once per broadcast and written straight to each connection's TCP socket, as a uWS topic publish
+ * does. Only when Engine.IO has nothing queued for the connection, so the order of its packets holds;
+ * otherwise, and for several rooms, exceptions, volatile or binary packets, Socket.IO's path.
+ * A connection holding more than `mostHeld` bytes also takes that path, where the slow-consumer guard
+ * checks each packet and drops it.
+ */
+function framedBroadcast(
+  socketIoBroadcast: AdapterMethods['broadcast'],
+  mostHeld: number,
+): AdapterMethods['broadcast'] {
+  return function (this: Adapter, packet, opts) {
+    const flags = opts.flags ?? {};
+    if (opts.rooms.size > 1 || (opts.except?.size ?? 0) > 0 || flags.volatile) {
+      return socketIoBroadcast.call(this, packet, opts);
+    }
+    const [room] = opts.rooms;
+    const ids = room === undefined ? this.sids.keys() : this.rooms.get(room);
+    if (!ids) return;
+    packet.nsp = this.nsp.name;
+    const encoded = preEncode(this, packet, flags.compress);
+    const parts = encoded.opts.wsPreEncodedFrame as Buffer[] | undefined;
+    const frame = parts && (parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts));
+    for (const id of ids) {
+      const socket = this.nsp.sockets.get(id);
+      if (!socket) continue;
+      notifyOutgoing(socket, packet);
+      if (!frame || !writeFrame(socket.conn, frame, mostHeld)) writePreEncoded(socket, encoded);
+    }
+  };
+}
+
+/** Writes a broadcast frame to the connection's TCP socket, or says it must go through Engine.IO. */
+function writeFrame(conn: EngineSocket, frame: Buffer, mostHeld: number): boolean {
+  if (conn.readyState !== 'open' || conn.transport.name !== 'websocket' || queuedPackets(conn) > 0) {
+    return false;
+  }
+  const ws = webSocketOf<WsSocket>(conn.transport);
+  if (ws?.readyState !== OPEN) return false;
+  const tcp = tcpOf(ws);
+  if (tcp.writableLength > mostHeld) return false;
+  if (!burst) {
+    tcp.write(frame);
+    return true;
+  }
+  const frames = burst.frames.get(tcp);
+  if (frames) frames.push(frame);
+  else burst.frames.set(tcp, [frame]);
+  return true;
 }
 
 /**

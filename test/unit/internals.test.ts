@@ -47,6 +47,10 @@ test('the methods the relay calls outside the public types still exist', () => {
   assert.equal(typeof Socket.prototype.flush, 'function');
   const source = readFileSync(engineSocket, 'utf8');
   assert.ok(source.includes('this.flush();'), 'Engine.IO flushes through the instance (wrapFlush)');
+  assert.ok(source.includes('this.writeBuffer.push(packet)'), 'Engine.IO queues packets in writeBuffer');
+  const socketModule = join(dirname(require.resolve('socket.io')), 'socket.js');
+  const { Socket: IoSocket } = require(socketModule) as { Socket: { prototype: Record<string, unknown> } };
+  assert.equal(typeof IoSocket.prototype.notifyOutgoingListeners, 'function');
 });
 
 test('namespaces, sockets in middlewares, and the WebSockets under a transport are where the relay reads them', () => {
