@@ -5,11 +5,11 @@ import type { Namespace, Server, ServerOptions, Socket } from 'socket.io';
 import type { Adapter, Room, SocketId } from 'socket.io-adapter';
 import { ErrorCodes, RelayError } from '../errors.js';
 import {
+  type AdapterMethods,
   encodeWithAdapter,
   hookUwsEngine,
   scopeUwsIntegration,
   socketById,
-  type AdapterMethods,
   webSocketOf,
 } from '../internals.js';
 import {

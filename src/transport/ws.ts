@@ -16,8 +16,8 @@ import {
 } from '../internals.js';
 import { addAcceptors } from './acceptors.js';
 import {
-  BURST_FACTOR,
   type BackpressurePolicy,
+  BURST_FACTOR,
   type EngineSocket,
   type EngineTransport,
   SlowConsumerGuard,
@@ -45,7 +45,10 @@ export function createWsTransport(): PublicTransport {
       page = servedPage;
       io.attach(server);
       const mostHeld = backpressure.maxBytes * BURST_FACTOR;
-      scopeAdapterMethods(io, (plain) => ({ ...plain, broadcast: framedBroadcast(plain.broadcast, mostHeld) }));
+      scopeAdapterMethods(io, (plain) => ({
+        ...plain,
+        broadcast: framedBroadcast(plain.broadcast, mostHeld),
+      }));
       new SlowConsumerGuard(backpressure, wsBuffer).watch(io);
       io.engine.on('connection', (conn: EngineSocket) => {
         holdFlushesTogether(conn);
