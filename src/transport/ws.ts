@@ -179,13 +179,15 @@ function framedBroadcast(
 
 /** Writes a broadcast frame to the connection's TCP socket, or says it must go through Engine.IO. */
 function writeFrame(conn: EngineSocket, frame: Buffer, mostHeld: number): boolean {
-  if (conn.readyState !== 'open' || conn.transport.name !== 'websocket' || queuedPackets(conn) > 0) {
-    return false;
-  }
+  if (conn.readyState !== 'open' || conn.transport.name !== 'websocket') return false;
   const ws = webSocketOf<WsSocket>(conn.transport);
-  if (ws?.readyState !== OPEN) return false;
+  if (!ws) return false;
+  // Closing (a drain ends thousands of connections): a write could only fail, at the cost of an error
+  // object per packet. Engine.IO learns of the close in a moment; with recovery on, the client gets this
+  // at its next connect.
+  if (ws.readyState !== OPEN) return true;
   const tcp = tcpOf(ws);
-  if (tcp.writableLength > mostHeld) return false;
+  if (queuedPackets(conn) > 0 || tcp.writableLength > mostHeld) return false;
   if (!burst) {
     tcp.write(frame);
     return true;
