@@ -71,3 +71,48 @@ test('closing the server and its copies stops accepting', async () => {
       }),
   );
 });
+
+test('connections that arrive while the copies are made are answered, none left hanging', async () => {
+  // Answers what the client sent: a connection handed over without its data would go unanswered.
+  const server = createServer((socket) => socket.once('data', (data) => socket.end(data)));
+  await new Promise<void>((resolve) => server.listen({ port: 0, host: '127.0.0.1' }, resolve));
+  const { port } = server.address() as { port: number };
+  let copying = true;
+  const made = addAcceptors(server, 15, 511).finally(() => {
+    copying = false;
+  });
+  // The greeting, whichever descriptor took the connection: the server's, a copy, or the short-lived
+  // child's while it made the copies.
+  const outcomes: Array<Promise<string>> = [];
+  while (copying || outcomes.length < 20) {
+    outcomes.push(
+      new Promise<string>((resolve) => {
+        const client = connect(port, '127.0.0.1', () => client.write('hi'));
+        const timer = setTimeout(() => {
+          client.destroy();
+          resolve('hung');
+        }, 3_000);
+        client.on('data', () => {
+          clearTimeout(timer);
+          resolve('answered');
+        });
+        client.on('error', () => {});
+        client.on('close', () => {
+          clearTimeout(timer);
+          resolve('closed unanswered');
+        });
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  const copies = await made;
+  const counts = (await Promise.all(outcomes)).reduce<Record<string, number>>((acc, outcome) => {
+    acc[outcome] = (acc[outcome] ?? 0) + 1;
+    return acc;
+  }, {});
+  server.close();
+  for (const copy of copies) copy.close();
+  assert.equal(copies.length, 15);
+  assert.deepEqual(Object.keys(counts), ['answered'], `outcomes: ${JSON.stringify(counts)}`);
+  assert.ok((counts.answered ?? 0) >= 20, `outcomes: ${JSON.stringify(counts)}`);
+});
