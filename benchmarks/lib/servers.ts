@@ -4,7 +4,7 @@ import type { ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { exited } from '../../test/helpers/processes.js';
-import { BIN, spawnListening } from '../../test/helpers/relay.js';
+import { BIN, NODE_FLAGS, spawnListening } from '../../test/helpers/relay.js';
 
 const GC_PRELOAD = fileURLToPath(new URL('../gc-preload.mjs', import.meta.url));
 const FANOUT_PROBE = fileURLToPath(new URL('../fanout-probe.mjs', import.meta.url));
@@ -39,6 +39,7 @@ const STOP_GRACE_MS = 5_000;
 /** The relay CLI on loopback with the benchmark preloads (forced GC, fan-out latency probe). */
 export function startRelayProcess(transport: Transport, args: string[] = []): Promise<ServerProcess> {
   return startServer(`relay-${transport}`, [
+    ...NODE_FLAGS,
     ...SERVER_NODE_ARGS,
     '--import',
     GC_PRELOAD,
@@ -76,7 +77,9 @@ export function startSeedProcess(transport: Transport, redisUrl: string): Promis
 
 /** The raw uWS floor (benchmarks/floor-server.ts); over Redis Pub/Sub when `redisUrl` is given. */
 export function startFloorProcess(redisUrl: string | undefined): Promise<ServerProcess> {
+  // The relay's Node flags: the floor is the best uWS alone can do, GC settings included.
   return startServer('floor-uws', [
+    ...NODE_FLAGS,
     ...SERVER_NODE_ARGS,
     '--import',
     'tsx',

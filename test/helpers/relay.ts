@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { exited, track } from './processes.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/edge-relay.js', import.meta.url));
+/** The Node flags of the relay command's first line (and the Dockerfile's), for launchers that run `node BIN`. */
+export const NODE_FLAGS = ['--no-memory-reducer'];
 
 /** Writes a `--config` file (JSON) into a fresh temporary folder; returns its path. */
 export function writeConfig(config: object): string {
@@ -104,7 +106,7 @@ export async function startRelay(
 ): Promise<RelayProcess> {
   const { child, port, adminPort, logs } = await spawnListening(
     'relay',
-    [BIN, 'start', '--host', '127.0.0.1', '--port', '0', '--admin-port', '0', ...args],
+    [...NODE_FLAGS, BIN, 'start', '--host', '127.0.0.1', '--port', '0', '--admin-port', '0', ...args],
     { env },
   );
   return {

@@ -8,6 +8,7 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import { type Backend, renderConfig } from '../../infra/render.mjs';
+import { NODE_FLAGS } from '../helpers/relay.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const INFRA = join(ROOT, 'infra');
@@ -211,4 +212,11 @@ describe('load balancer templates', () => {
     const read = Number(/proxy_read_timeout (\d+)s;/.exec(text)?.[1]);
     assert.ok(read > 25 + 20, 'read timeout above pingInterval + pingTimeout');
   });
+});
+
+test('the relay command, the Dockerfile and the test launchers give Node the same flags', () => {
+  const [shebang] = readFileSync(join(ROOT, 'bin', 'edge-relay.js'), 'utf8').split('\n');
+  assert.equal(shebang, `#!/usr/bin/env -S node ${NODE_FLAGS.join(' ')}`);
+  const entrypoint = /^ENTRYPOINT (.*)$/m.exec(readFileSync(join(ROOT, 'Dockerfile'), 'utf8'))?.[1];
+  assert.deepEqual(JSON.parse(entrypoint ?? '[]'), ['node', ...NODE_FLAGS, 'bin/edge-relay.js']);
 });
