@@ -205,6 +205,7 @@ export function markdown(result: Json): string {
       '',
     );
   }
+  lines.push(...memoryBreakdownTable(s));
   const sweeps = ['uws', 'ws'].filter((k) => Array.isArray(at(s, 'recovery-storm', k, 'sweep')));
   if (sweeps.length) {
     const phase = (p: Json) => {
@@ -262,4 +263,34 @@ export function markdown(result: Json): string {
     );
   }
   return lines.join('\n');
+}
+
+/** Heap per idle connection by kind of object, one column per transport (the `memory-breakdown` scenario). */
+function memoryBreakdownTable(s: Json): string[] {
+  const keys = ['uws', 'ws'].filter((k) => at(s, 'memory-breakdown', k));
+  if (keys.length === 0) return [];
+  type Kind = { kind: string; bytes: number; objects: number };
+  const kindsOf = (k: string) => at(s, 'memory-breakdown', k, 'kinds') as Kind[];
+  const cell = (k: string, kind: string) => {
+    const found = kindsOf(k).find((x) => x.kind === kind);
+    return found ? `${n(found.bytes)} (${found.objects})` : '—';
+  };
+  // Every kind listed for either transport, largest first; `(other)` last.
+  const largest = new Map<string, number>();
+  for (const k of keys) {
+    for (const { kind, bytes } of kindsOf(k)) {
+      if (kind !== '(other)') largest.set(kind, Math.max(largest.get(kind) ?? 0, bytes));
+    }
+  }
+  const kinds = [...largest].sort((a, b) => b[1] - a[1]).map(([kind]) => kind);
+  const first = at(s, 'memory-breakdown', keys[0] as string) as Json;
+  const code = (kind: string) => `\`${kind.replaceAll('|', '\\|')}\``;
+  return [
+    `| memory breakdown: heap B (objects) per idle connection, heap snapshots at ${n(first.from)} and ${n(first.to)} connections (—: among its other kinds) | ${keys.map((k) => RELAY_LABELS[k]).join(' | ')} |`,
+    `|---|${keys.map(() => '---').join('|')}|`,
+    ...kinds.map((kind) => `| ${code(kind)} | ${keys.map((k) => cell(k, kind)).join(' | ')} |`),
+    `| (other kinds) | ${keys.map((k) => cell(k, '(other)')).join(' | ')} |`,
+    `| heap used after GC, per connection | ${keys.map((k) => n(at(s, 'memory-breakdown', k, 'heapBytesPerConnection'))).join(' | ')} |`,
+    '',
+  ];
 }

@@ -14,6 +14,7 @@ import { FLOOR_UWS, labelOf, PUBSUB_UWS, RELAY_UWS, RELAY_WS, SEED_WS, type Targ
 import { writeReport } from './report.js';
 import { broadcast } from './scenarios/broadcast.js';
 import { idleConnections } from './scenarios/idle.js';
+import { memoryBreakdown } from './scenarios/memory-breakdown.js';
 import { recoverySweep } from './scenarios/recovery.js';
 import { replayCapacity } from './scenarios/replay.js';
 
@@ -35,6 +36,7 @@ const quick = values.quick;
 const SCENARIOS = [
   'idle-connections',
   'idle-cluster',
+  'memory-breakdown',
   'room-broadcast',
   'cross-instance',
   'recovery-storm',
@@ -84,6 +86,9 @@ async function runScenarios(plan: Plan): Promise<Results> {
   const cluster = plan.idleCluster;
   if (only.has('idle-cluster') && cluster) {
     await run('idle-cluster', both(), (t) => idleConnections(t, cluster.steps, cluster.instances));
+  }
+  if (only.has('memory-breakdown')) {
+    await run('memory-breakdown', both(), (t) => memoryBreakdown(t, plan.memoryBreakdown));
   }
   if (only.has('room-broadcast')) {
     await run('room-broadcast', both(), (t) => broadcast(t, plan.roomBroadcast));

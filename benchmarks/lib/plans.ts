@@ -1,6 +1,7 @@
 // How big each scenario is in the quick run and the full run. `--scale` shrinks the full run's connection
 // counts (not its rates or durations) to develop it without holding 50k+ sockets each time.
 import type { BroadcastPlan } from '../scenarios/broadcast.js';
+import type { MemoryBreakdownPlan } from '../scenarios/memory-breakdown.js';
 import type { RecoveryPlan } from '../scenarios/recovery.js';
 import type { ReplayPlan } from '../scenarios/replay.js';
 
@@ -9,6 +10,8 @@ export interface Plan {
   idleSteps: number[];
   /** Idle connections over several instances (totals), or null to skip. */
   idleCluster: { instances: number; steps: number[] } | null;
+  /** Heap snapshots of one relay at two idle connection counts. */
+  memoryBreakdown: MemoryBreakdownPlan;
   roomBroadcast: BroadcastPlan;
   crossInstance: BroadcastPlan;
   recovery: RecoveryPlan;
@@ -18,6 +21,7 @@ export interface Plan {
 export const QUICK: Plan = {
   idleSteps: [10_000],
   idleCluster: null,
+  memoryBreakdown: { from: 500, to: 1500 },
   roomBroadcast: {
     instances: 1,
     subscribers: 500,
@@ -44,6 +48,8 @@ export const FULL: Plan = {
   idleSteps: [2500, 5000, 10_000, 19_000],
   // 18k per instance; 4 load-generator processes of 13.5k sockets each.
   idleCluster: { instances: 3, steps: [27_000, 54_000] },
+  // Snapshots of 6,000 connections stay small enough to parse in a few seconds.
+  memoryBreakdown: { from: 2000, to: 6000 },
   roomBroadcast: {
     instances: 1,
     subscribers: 1000,
@@ -81,6 +87,7 @@ export function scaled(plan: Plan, scale: number): Plan {
   return {
     idleSteps: plan.idleSteps.map(n),
     idleCluster: plan.idleCluster && { ...plan.idleCluster, steps: plan.idleCluster.steps.map(n) },
+    memoryBreakdown: { from: n(plan.memoryBreakdown.from), to: n(plan.memoryBreakdown.to) },
     roomBroadcast: { ...plan.roomBroadcast, subscribers: n(plan.roomBroadcast.subscribers) },
     crossInstance: { ...plan.crossInstance, subscribers: n(plan.crossInstance.subscribers) },
     recovery: { ...plan.recovery, clients: n(plan.recovery.clients) },

@@ -51,8 +51,20 @@ export const GOALS: Goal[] = [
     met: (v) => v <= 1,
   },
   {
+    key: 'crossInstanceP99UwsOverWsWorstRate',
+    label: 'cross-instance p99, uws / ws, at the rate of the ladder where it is highest',
+    goal: '≤ 1',
+    met: (v) => v <= 1,
+  },
+  {
     key: 'crossInstanceP99OverP50Uws',
     label: 'cross-instance p99 / p50, uws (headline rate)',
+    goal: '≤ 2.5',
+    met: (v) => v <= 2.5,
+  },
+  {
+    key: 'crossInstanceP99OverP50Uws200',
+    label: 'cross-instance p99 / p50, uws at 200 publishes/s',
     goal: '≤ 2.5',
     met: (v) => v <= 2.5,
   },
@@ -74,6 +86,15 @@ export function ratios(s: Results): Record<string, number | boolean | null> {
     'cross-instance'
   ];
   const floor = s['baseline-seed']?.['floor-uws'] as Record<string, Fig | null> | undefined;
+  type Step = { publishRate: number; p50Ms: number; p99Ms: number };
+  const stepsOf = (fig: Fig | undefined) => (fig as { steps?: Step[] } | undefined)?.steps ?? [];
+  const wsStep = (rate: number) => stepsOf(ciW).find((w) => w.publishRate === rate);
+  const uwsOverWs = stepsOf(ciU).flatMap((u) => {
+    const w = wsStep(u.publishRate);
+    const r = div(u.p99Ms, w?.p99Ms);
+    return r === null ? [] : [r];
+  });
+  const uws200 = stepsOf(ciU).find((u) => u.publishRate === 200);
   const out: Record<string, number | null> = {
     idleRssUwsOverWs: div(idleU?.rssBytesPerConnection, idleW?.rssBytesPerConnection),
     idleHeapUwsOverWs: div(idleU?.heapBytesPerConnection, idleW?.heapBytesPerConnection),
@@ -89,7 +110,9 @@ export function ratios(s: Results): Record<string, number | boolean | null> {
     crossInstanceP99UwsMs: ciU?.p99Ms ?? null,
     crossInstanceP99WsMs: ciW?.p99Ms ?? null,
     crossInstanceP99UwsOverWs: div(ciU?.p99Ms, ciW?.p99Ms),
+    crossInstanceP99UwsOverWsWorstRate: uwsOverWs.length ? Math.max(...uwsOverWs) : null,
     crossInstanceP99OverP50Uws: div(ciU?.p99Ms, ciU?.p50Ms),
+    crossInstanceP99OverP50Uws200: div(uws200?.p99Ms, uws200?.p50Ms),
     crossInstanceP99OverP50Ws: div(ciW?.p99Ms, ciW?.p50Ms),
     idleRssUwsOverFloor: div(
       idleU?.rssBytesPerConnection,

@@ -37,26 +37,34 @@ const SERVER_NODE_ARGS = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').f
 const STOP_GRACE_MS = 5_000;
 
 /** The relay CLI on loopback with the benchmark preloads (forced GC, fan-out latency probe). */
-export function startRelayProcess(transport: Transport, args: string[] = []): Promise<ServerProcess> {
-  return startServer(`relay-${transport}`, [
-    ...NODE_FLAGS,
-    ...SERVER_NODE_ARGS,
-    '--import',
-    GC_PRELOAD,
-    '--import',
-    FANOUT_PROBE,
-    RELAY_BIN,
-    'start',
-    '--host',
-    '127.0.0.1',
-    '--port',
-    '0',
-    '--admin-port',
-    '0',
-    '--transport',
-    transport,
-    ...args,
-  ]);
+export function startRelayProcess(
+  transport: Transport,
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<ServerProcess> {
+  return startServer(
+    `relay-${transport}`,
+    [
+      ...NODE_FLAGS,
+      ...SERVER_NODE_ARGS,
+      '--import',
+      GC_PRELOAD,
+      '--import',
+      FANOUT_PROBE,
+      RELAY_BIN,
+      'start',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+      '--admin-port',
+      '0',
+      '--transport',
+      transport,
+      ...args,
+    ],
+    env,
+  );
 }
 
 /** The seed architecture: plain Socket.IO + classic `@socket.io/redis-adapter` (see seed-server.ts). */
@@ -90,8 +98,13 @@ export function startFloorProcess(redisUrl: string | undefined): Promise<ServerP
   ]);
 }
 
-async function startServer(name: string, nodeArgs: string[]): Promise<ServerProcess> {
+async function startServer(
+  name: string,
+  nodeArgs: string[],
+  env: Record<string, string> = {},
+): Promise<ServerProcess> {
   const { child, port, adminPort, logs } = await spawnListening(name, nodeArgs, {
+    env,
     maxLogs: 1000,
     timeoutMs: 20_000,
   });
@@ -120,6 +133,8 @@ async function startServer(name: string, nodeArgs: string[]): Promise<ServerProc
 export interface Memory {
   rssBytes: number;
   heapUsedBytes: number;
+  /** The heap snapshot written after the GC, for a server started with BENCH_HEAP_SNAPSHOTS. */
+  snapshot?: string;
 }
 
 /** RSS from /proc after a full GC (forced through the preload), and the heap used after that GC. */
@@ -136,7 +151,8 @@ export async function memoryAfterGc(server: ServerProcess): Promise<Memory> {
   if (!entry) throw new Error(`${server.name} did not report memory after SIGUSR2`);
   // Let the allocator hand freed pages back before reading RSS.
   await sleep(300);
-  return { rssBytes: await rssOf(server.pid), heapUsedBytes: Number(entry.heapUsed) };
+  const snapshot = typeof entry.snapshot === 'string' ? entry.snapshot : undefined;
+  return { rssBytes: await rssOf(server.pid), heapUsedBytes: Number(entry.heapUsed), snapshot };
 }
 
 /** CPU time a process has used so far (user + system), seconds. */

@@ -52,17 +52,21 @@ export interface Cluster {
 export async function startCluster(
   target: Target,
   instances: number,
-  opts: { cluster: boolean; relayArgs?: string[] },
+  opts: { cluster: boolean; relayArgs?: string[]; env?: Record<string, string> },
 ): Promise<Cluster> {
   const redis = opts.cluster || target.kind === 'seed' ? await startRedis() : undefined;
   const start = (i: number) => {
     if (target.kind === 'seed') return startSeedProcess(target.transport, redis?.url as string);
     if (target.kind === 'floor') return startFloorProcess(redis?.url);
-    return startRelayProcess(target.transport, [
-      ...(redis ? ['--redis-url', redis.url, '--instance-id', `bench-${i}`] : []),
-      ...(redis && target.adapter === 'pubsub' ? ['--adapter', 'pubsub'] : []),
-      ...(opts.relayArgs ?? []),
-    ]);
+    return startRelayProcess(
+      target.transport,
+      [
+        ...(redis ? ['--redis-url', redis.url, '--instance-id', `bench-${i}`] : []),
+        ...(redis && target.adapter === 'pubsub' ? ['--adapter', 'pubsub'] : []),
+        ...(opts.relayArgs ?? []),
+      ],
+      opts.env,
+    );
   };
   const servers: ServerProcess[] = [];
   try {
