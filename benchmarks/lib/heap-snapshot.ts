@@ -35,8 +35,9 @@ export async function kindsOf(file: string): Promise<Map<string, Kind>> {
   const kinds = new Map<string, Kind>();
   for (let i = 0; i < nodes.length; i += width) {
     const type = types[nodes[i + typeAt] as number] as string;
-    const named = type === 'object' || type === 'array' || type === 'native';
-    const kind = named ? (strings[nodes[i + nameAt] as number] as string).slice(0, 60) : `(${type})`;
+    const name =
+      type === 'object' || type === 'array' || type === 'native' ? strings[nodes[i + nameAt] as number] : '';
+    const kind = name ? name.slice(0, 60) : `(${type})`;
     const entry = kinds.get(kind) ?? { bytes: 0, objects: 0 };
     entry.bytes += nodes[i + sizeAt] as number;
     entry.objects += 1;
