@@ -173,9 +173,9 @@ function writeFrames(conn: EngineSocket, frames: Buffer[]): void {
  * Socket.IO's broadcast hands the packet to each socket through Engine.IO (a packet object, a
  * `packetCreate` event, a write buffer, a flush) and then `ws` (a frame written on its own): at 4,000
  * sockets receiving 50 messages/s that was most of a CPU-bound relay's time. Here the WebSocket frame is
- * built once per broadcast and written straight to each connection's TCP socket, as a uWS topic publish
- * does. Only when Engine.IO has nothing queued for the connection, so the order of its packets holds;
- * otherwise, and for several rooms, exceptions, volatile or binary packets, Socket.IO's path.
+ * built once per broadcast and queued for each connection's TCP socket (queuedFrames), as a uWS topic
+ * publish does. Only when Engine.IO has nothing queued for the connection, so the order of its packets
+ * holds; otherwise, and for several rooms, exceptions, volatile or binary packets, Socket.IO's path.
  * A connection holding more than `mostHeld` bytes also takes that path, where the slow-consumer guard
  * checks each packet and drops it.
  */
