@@ -51,7 +51,7 @@ export function createWsTransport(): PublicTransport {
       }));
       new SlowConsumerGuard(backpressure, wsBuffer).watch(io);
       io.engine.on('connection', (conn: EngineSocket) => {
-        holdFlushesTogether(conn);
+        writeFramesFirst(conn);
         corkBatches(conn.transport);
         conn.on('upgrade', corkBatches);
       });
@@ -76,15 +76,10 @@ export function createWsTransport(): PublicTransport {
       server.closeIdleConnections();
     },
     together(deliver) {
-      if (heldFlushes) return deliver();
-      const held = new Map<EngineSocket, () => void>();
-      heldFlushes = held;
       try {
         deliver();
       } finally {
-        heldFlushes = undefined;
         writeQueuedFrames();
-        for (const flush of held.values()) flush();
       }
     },
     batch(socket, write) {
@@ -119,30 +114,21 @@ const OPEN = 1;
 
 /**
  * Broadcast frames not yet written, per connection (framedBroadcast). They leave together, one write per
- * connection: at the end of the `together` burst running now, or else once this turn of the event loop has
- * handled its I/O (as uWS sends its topic publishes). One write per frame made a single instance's room
- * broadcast collapse at 60,000 deliveries/s, against 560,000 with Engine.IO's batching. Engine.IO writes
- * to a connection only after the frames queued for it (holdFlushesTogether).
+ * connection: at the end of the `together` burst running now (one stream read's deliveries), or else once
+ * this turn of the event loop has handled its I/O (as uWS sends its topic publishes). One write per frame
+ * made a single instance's room broadcast collapse at 60,000 deliveries/s, against 560,000 with Engine.IO's
+ * batching. Engine.IO writes to a connection only after the frames queued for it (writeFramesFirst).
  */
 let queuedFrames: Map<EngineSocket, Buffer[]> | undefined;
 
-/**
- * The Engine.IO flushes held until the end of the `together` burst running now. Engine.IO sends a
- * connection's first packet at once and queues the rest until that write completes: without holding, a
- * burst of n packets took two system calls, with it one (corkBatches). An overloaded relay reads more
- * entries per stream read, so its cost per delivery falls as load rises.
- */
-let heldFlushes: Map<EngineSocket, () => void> | undefined;
-
-function holdFlushesTogether(conn: EngineSocket): void {
+function writeFramesFirst(conn: EngineSocket): void {
   wrapFlush(conn, (flush) => () => {
     const frames = queuedFrames?.get(conn);
     if (frames) {
       queuedFrames?.delete(conn);
       writeFrames(conn, frames);
     }
-    if (heldFlushes && conn.transport.name === 'websocket') heldFlushes.set(conn, flush);
-    else flush();
+    flush();
   });
 }
 
