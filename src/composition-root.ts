@@ -89,6 +89,7 @@ export async function createRelay(
     ? connectRedis({ url: config.redisUrl, sentinel, cluster: config.redisCluster }, { log, metrics })
     : undefined;
   const transport = await createTransport(config.transport);
+  const admission = createAdmission(config, drainer.isDraining);
   const cluster =
     redis && config.adapter === 'streams'
       ? createStreamsCluster(
@@ -103,6 +104,7 @@ export async function createRelay(
             log,
             batch: (socket, write) => transport.batch(socket, write),
             together: (deliver) => transport.together(deliver),
+            arriving: admission.arriving,
           },
         )
       : undefined;
@@ -115,7 +117,6 @@ export async function createRelay(
   const recoverable = pubsub === undefined && config.recoveryWindowMs > 0;
 
   // Socket.IO on the public transport.
-  const admission = createAdmission(config, drainer.isDraining);
   const io = new Server({
     // Single-node: the in-memory adapter, keeping sessions and packets only when clients may recover.
     adapter: cluster ? cluster.adapter : pubsub ? pubsub.adapter : recoverable ? RelayMemoryAdapter : Adapter,

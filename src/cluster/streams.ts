@@ -5,7 +5,7 @@ import type { Metrics } from '../metrics/registry.js';
 import type { RedisClient, RedisConnection } from './redis.js';
 import { SessionStore } from './session-store.js';
 import { StreamHistory } from './stream-history.js';
-import { StreamReader } from './stream-reader.js';
+import { StreamReader, type StreamReaderDeps } from './stream-reader.js';
 import { StreamTrimmer } from './stream-trim.js';
 import { RelayStreamsAdapter } from './streams-adapter.js';
 import { STREAM_BASE, streamOf } from './wire.js';
@@ -64,12 +64,7 @@ interface StreamParts {
 export function createStreamsCluster(
   redis: RedisConnection,
   opts: StreamsClusterOptions,
-  deps: {
-    metrics: Metrics;
-    log: Logger;
-    batch: (socket: Socket, write: () => void) => void;
-    together: (deliver: () => void) => void;
-  },
+  deps: StreamReaderDeps & { batch: (socket: Socket, write: () => void) => void },
 ): StreamsCluster {
   const { client } = redis;
   const refreshMs = Math.min(30_000, Math.ceil(opts.recoveryWindowMs / 2));

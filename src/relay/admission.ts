@@ -14,9 +14,14 @@ export interface Admission {
    * the socket being admitted is already among the engine's, so that count cannot decide).
    */
   socketsAtCapacity(): boolean;
+  /** True while handshakes arrive: one was allowed within the last ARRIVING_MS. */
+  arriving(): boolean;
   /** Gives the counts to compare with --max-connections, once the server that has them exists. */
   count(counts: { connections: () => number; sockets: () => number }): void;
 }
+
+/** How long after the last allowed handshake clients still count as arriving. */
+const ARRIVING_MS = 1_000;
 
 export function createAdmission(config: RelayConfig, isDraining: () => boolean): Admission {
   const origins = config.corsOrigin ? new Set(config.corsOrigin) : undefined;
@@ -24,8 +29,10 @@ export function createAdmission(config: RelayConfig, isDraining: () => boolean):
   const full = (count: number) => config.maxConnections !== undefined && count >= config.maxConnections;
   // Sockets count too: one connection may hold one per namespace.
   const atCapacity = () => full(Math.max(counts.connections(), counts.sockets()));
+  let lastAllowedAt = Number.NEGATIVE_INFINITY;
   return {
     atCapacity,
+    arriving: () => Date.now() - lastAllowedAt < ARRIVING_MS,
     socketsAtCapacity: () => full(counts.sockets()),
     count(given) {
       counts = given;
@@ -39,6 +46,7 @@ export function createAdmission(config: RelayConfig, isDraining: () => boolean):
       if (origins && typeof origin === 'string' && !origins.has(origin)) {
         return callback('RLY_ERR_ADMISSION: origin not allowed', false);
       }
+      lastAllowedAt = Date.now();
       callback(null, true);
     },
   };
