@@ -1,7 +1,5 @@
 import type { Namespace, ServerOptions, Socket } from 'socket.io';
 import type { BroadcastOptions } from 'socket.io-adapter';
-import type { Logger } from '../log.js';
-import type { Metrics } from '../metrics/registry.js';
 import type { RedisClient, RedisConnection } from './redis.js';
 import { SessionStore } from './session-store.js';
 import { StreamHistory } from './stream-history.js';
