@@ -77,7 +77,7 @@ export const errorDescriptions: Readonly<Record<ErrorCode, string>> = {
     'an event over `--rate-limit` (ack); `relay:disconnect` before the disconnect of a socket that keeps flooding',
   RLY_ERR_TOO_MANY_ROOMS: '`join` beyond 100 rooms per socket',
   RLY_ERR_ADMISSION:
-    'handshake refused (HTTP 403 message): draining, at `--max-connections`, or an origin outside `--cors-origin`',
+    'handshake refused (HTTP 403 message): draining, at `--max-connections`, over `--max-handshake-rate`, or an origin outside `--cors-origin`',
   RLY_ERR_NO_HANDLER:
     'an event that is not a built-in, sent with an ack, on a namespace without a backend; an event a work-queue worker has no handler for',
   RLY_ERR_UNKNOWN_NAMESPACE:

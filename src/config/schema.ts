@@ -225,6 +225,12 @@ const declared = {
     ...optional(integer(1, 10_000_000, 'a number of connections')),
     doc: 'connections this instance accepts; readiness is 503 at the cap',
   }),
+  maxHandshakeRate: setting({
+    flag: '--max-handshake-rate',
+    env: 'RELAY_MAX_HANDSHAKE_RATE',
+    ...optional(integer(1, 1_000_000, 'handshakes per second')),
+    doc: "handshakes this instance takes per second (bursts up to a second's worth); the rest are refused at once and retry",
+  }),
   jwtSecret: setting({
     flag: '--jwt-secret',
     env: 'RELAY_JWT_SECRET',

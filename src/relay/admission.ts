@@ -29,11 +29,13 @@ export function createAdmission(config: RelayConfig, isDraining: () => boolean):
   const full = (count: number) => config.maxConnections !== undefined && count >= config.maxConnections;
   // Sockets count too: one connection may hold one per namespace.
   const atCapacity = () => full(Math.max(counts.connections(), counts.sockets()));
+  const overRate =
+    config.maxHandshakeRate === undefined ? () => false : handshakeBucket(config.maxHandshakeRate);
   let lastAllowedAt = Number.NEGATIVE_INFINITY;
   return {
     atCapacity,
-    arriving: () => Date.now() - lastAllowedAt < ARRIVING_MS,
     socketsAtCapacity: () => full(counts.sockets()),
+    arriving: () => Date.now() - lastAllowedAt < ARRIVING_MS,
     count(given) {
       counts = given;
     },
@@ -46,8 +48,30 @@ export function createAdmission(config: RelayConfig, isDraining: () => boolean):
       if (origins && typeof origin === 'string' && !origins.has(origin)) {
         return callback('RLY_ERR_ADMISSION: origin not allowed', false);
       }
+      // Last: only a handshake that would otherwise be taken spends a token.
+      if (overRate()) return callback('RLY_ERR_ADMISSION: over --max-handshake-rate', false);
       lastAllowedAt = Date.now();
       callback(null, true);
     },
+  };
+}
+
+/**
+ * A token bucket holding a second's worth of handshakes, refilled continuously; returns true when the
+ * handshake must be refused. A refusal costs one short HTTP answer, and the client's reconnection backoff
+ * brings it back when the instance has restored the ones ahead of it. Taken beyond what the instance
+ * serves, a handshake's connect times out instead (20 s in socket.io-client), and its retry lengthens
+ * the storm.
+ */
+function handshakeBucket(perSecond: number): () => boolean {
+  let tokens = perSecond;
+  let at = Date.now();
+  return () => {
+    const now = Date.now();
+    tokens = Math.min(perSecond, tokens + ((now - at) * perSecond) / 1000);
+    at = now;
+    if (tokens < 1) return true;
+    tokens -= 1;
+    return false;
   };
 }

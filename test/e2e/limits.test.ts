@@ -293,6 +293,25 @@ describe('limits', () => {
     assert.equal((await ask(await client(relay.url), 'whoami')).ok, true);
   });
 
+  for (const transport of ['uws', 'ws'] as const) {
+    test(`--max-handshake-rate refuses handshakes over the rate at once, and the refused clients get in on retry (${transport})`, async (t) => {
+      const relay = await startRelay(['--max-handshake-rate', '2', '--transport', transport]);
+      t.after(() => relay.stop('SIGKILL'));
+      const first = await Promise.all([client(relay.url), client(relay.url)]);
+      const refusal = await fetch(`${relay.url}/socket.io/?EIO=4&transport=polling`);
+      assert.equal(refusal.status, 403);
+      assert.deepEqual(await refusal.json(), {
+        code: 4,
+        message: 'RLY_ERR_ADMISSION: over --max-handshake-rate',
+      });
+      await refused(relay.url, { transports: ['websocket'] });
+      // socket.io-client's own reconnection brings a refused client in once the bucket has refilled.
+      const retrying = await client(relay.url, { reconnectionDelay: 200, randomizationFactor: 0 });
+      assert.equal((await ask(retrying, 'whoami')).ok, true);
+      assert.ok(first.every((c) => c.connected));
+    });
+  }
+
   test('binary placeholders: more than 10 attachments, or a decoded event over --max-payload, is refused before anything is stored or sent', async (t) => {
     const relay = await startRelay(['--max-payload', String(1024 * 1024)]);
     t.after(() => relay.stop('SIGKILL'));
