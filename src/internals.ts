@@ -237,3 +237,46 @@ export function dropConnection(conn: { transport: { name: string } }): void {
   }
   transport.onError('server shutting down');
 }
+
+/**
+ * A listener table Node's EventEmitter keeps, in a fast-properties object. Node creates `_events` as a
+ * null-prototype literal, which V8 holds as a hash table sized for every event ever listened to: 450–500
+ * bytes on each idle connection's Engine.IO socket and transport. An object of a class whose prototype is
+ * null-prototype holds the same keys as plain fields, and looks up nothing inherited.
+ */
+function ListenerTable() {}
+ListenerTable.prototype = Object.create(null);
+
+/**
+ * Shrinks what a connected socket keeps for its life, once every listener is in place (its last connect
+ * step); nothing changes in what it does:
+ * - the listener tables of the socket, its Engine.IO connection and that connection's transport move into
+ *   ListenerTables;
+ * - arrays filled at connect (Engine.IO's cleanup callbacks, Socket.IO's socket middlewares, the
+ *   decoder's listeners, an event's several listeners) are copied to their length: V8 gives an array
+ *   room for 16 more elements on its first push and never shrinks it (130–190 bytes each).
+ * Both libraries read these through their own properties on every use, so replacing them is safe.
+ * Engine.IO's write buffers are replaced at every flush already.
+ */
+export function compactSocket(socket: Socket): void {
+  const conn = socket.conn as unknown as { cleanupFn: unknown[]; transport: object };
+  const decoder = (socket.client as unknown as { decoder: { _callbacks?: Record<string, unknown[]> } })
+    .decoder;
+  const internal = socket as unknown as { fns: unknown[] };
+  conn.cleanupFn = conn.cleanupFn.slice();
+  internal.fns = internal.fns.slice();
+  if (decoder._callbacks?.$decoded) decoder._callbacks.$decoded = decoder._callbacks.$decoded.slice();
+  for (const emitter of [socket, conn, conn.transport]) compactListeners(emitter);
+}
+
+function compactListeners(emitter: object): void {
+  const internal = emitter as { _events?: Record<string, unknown> };
+  const events = internal._events;
+  if (!events || events instanceof ListenerTable) return;
+  const table = new (ListenerTable as unknown as new () => Record<string, unknown>)();
+  for (const key of Object.keys(events)) {
+    const listeners = events[key];
+    table[key] = Array.isArray(listeners) ? listeners.slice() : listeners;
+  }
+  internal._events = table;
+}

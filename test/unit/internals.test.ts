@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import { Server } from 'socket.io';
 import { Adapter } from 'socket.io-adapter';
 import {
+  compactSocket,
   encodeWithAdapter,
   namespacesOf,
   preEncode,
@@ -95,4 +96,49 @@ test("Socket.IO's uWS integration is scoped to the server attached to uWS", () =
   attached.of('/').adapter.broadcast({ type: 2, data: ['x'], nsp: '/' }, everyone);
   other.of('/').adapter.broadcast({ type: 2, data: ['x'], nsp: '/' }, everyone);
   assert.deepEqual(published, ['/'], 'a topic publish for the attached server only');
+});
+
+test('compactSocket: listeners keep working from the compact tables, and the arrays keep their contents', () => {
+  const require = createRequire(import.meta.url);
+  const source = (file: string) => readFileSync(file, 'utf8');
+  const engineSocket = source(join(dirname(require.resolve('engine.io')), 'socket.js'));
+  assert.ok(
+    engineSocket.includes('this.cleanupFn.shift()'),
+    'Engine.IO reads cleanupFn through the instance',
+  );
+  const ioSocket = source(join(dirname(require.resolve('socket.io')), 'socket.js'));
+  assert.ok(ioSocket.includes('this.fns.slice(0)'), 'Socket.IO reads fns through the instance');
+  const emitter = source(require.resolve('@socket.io/component-emitter'));
+  assert.ok(
+    emitter.includes("this._callbacks['$' + event]"),
+    'the decoder keeps its listeners in _callbacks',
+  );
+
+  const calls: string[] = [];
+  const socket = Object.assign(new EventEmitter(), {
+    fns: [() => {}],
+    conn: Object.assign(new EventEmitter(), { cleanupFn: [() => {}], transport: new EventEmitter() }),
+    client: { decoder: { _callbacks: { $decoded: [() => {}] } } },
+  });
+  socket.on('packet', () => calls.push('a'));
+  socket.on('packet', () => calls.push('b'));
+  socket.once('close', () => calls.push('close'));
+  socket.conn.on('data', () => calls.push('data'));
+  const middlewares = socket.fns;
+  compactSocket(socket as unknown as Parameters<typeof compactSocket>[0]);
+  assert.notEqual(socket.fns, middlewares, 'a copy of its length');
+  assert.deepEqual(socket.fns, middlewares);
+  assert.equal(socket.conn.cleanupFn.length, 1);
+  assert.equal(socket.client.decoder._callbacks.$decoded.length, 1);
+
+  socket.emit('packet');
+  socket.emit('close');
+  socket.emit('close');
+  socket.conn.emit('data');
+  socket.on('toString', () => calls.push('toString'));
+  socket.emit('toString');
+  socket.removeAllListeners('packet');
+  socket.emit('packet');
+  assert.deepEqual(calls, ['a', 'b', 'close', 'data', 'toString']);
+  assert.equal(socket.emit('hasOwnProperty'), false, 'nothing inherited counts as a listener');
 });
