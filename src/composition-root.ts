@@ -89,7 +89,7 @@ export async function createRelay(
     ? connectRedis({ url: config.redisUrl, sentinel, cluster: config.redisCluster }, { log, metrics })
     : undefined;
   const transport = await createTransport(config.transport);
-  const admission = createAdmission(config, drainer.isDraining);
+  const admission = createAdmission(config, drainer.isDraining, metrics);
   const cluster =
     redis && config.adapter === 'streams'
       ? createStreamsCluster(

@@ -73,6 +73,12 @@ export function createMetrics(labels: { instanceId: string; transport: string })
       labelNames: ['namespace'],
       registers: [registry],
     }),
+    handshakesRefused: new Counter({
+      name: 'relay_handshakes_refused_total',
+      help: 'Handshakes refused by the admission gate (RLY_ERR_ADMISSION), by reason (draining, max-connections, origin, max-handshake-rate)',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
     authFailures: new Counter({
       name: 'relay_auth_failures_total',
       help: 'Handshakes refused and connections closed for a bad or expired JWT, by reason',

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { RelayConfig } from '../config/schema.js';
+import type { Metrics } from '../metrics/registry.js';
 
 /** Engine.IO's `allowRequest` hook: the single place that decides whether a new handshake is taken. */
 export interface Admission {
@@ -23,7 +24,19 @@ export interface Admission {
 /** How long after the last allowed handshake clients still count as arriving. */
 const ARRIVING_MS = 1_000;
 
-export function createAdmission(config: RelayConfig, isDraining: () => boolean): Admission {
+/** Why a handshake was refused: the `reason` label of `relay_handshakes_refused_total`, and the message. */
+const refusals = {
+  draining: 'draining',
+  'max-connections': 'at --max-connections',
+  origin: 'origin not allowed',
+  'max-handshake-rate': 'over --max-handshake-rate',
+} as const;
+
+export function createAdmission(
+  config: RelayConfig,
+  isDraining: () => boolean,
+  metrics: Pick<Metrics, 'handshakesRefused'>,
+): Admission {
   const origins = config.corsOrigin ? new Set(config.corsOrigin) : undefined;
   let counts = { connections: () => 0, sockets: () => 0 };
   const full = (count: number) => config.maxConnections !== undefined && count >= config.maxConnections;
@@ -41,15 +54,17 @@ export function createAdmission(config: RelayConfig, isDraining: () => boolean):
     },
     allowRequest(req, callback) {
       // Engine.IO answers 403 with this message; the client sees a connect_error and tries elsewhere.
-      if (isDraining()) return callback('RLY_ERR_ADMISSION: draining', false);
-      if (atCapacity()) return callback('RLY_ERR_ADMISSION: at --max-connections', false);
+      const refuse = (reason: keyof typeof refusals) => {
+        metrics.handshakesRefused.inc({ reason });
+        callback(`RLY_ERR_ADMISSION: ${refusals[reason]}`, false);
+      };
+      if (isDraining()) return refuse('draining');
+      if (atCapacity()) return refuse('max-connections');
       const origin = req.headers.origin;
       // Browsers always send Origin; CORS headers alone do not stop a WebSocket from another site.
-      if (origins && typeof origin === 'string' && !origins.has(origin)) {
-        return callback('RLY_ERR_ADMISSION: origin not allowed', false);
-      }
+      if (origins && typeof origin === 'string' && !origins.has(origin)) return refuse('origin');
       // Last: only a handshake that would otherwise be taken spends a token.
-      if (overRate()) return callback('RLY_ERR_ADMISSION: over --max-handshake-rate', false);
+      if (overRate()) return refuse('max-handshake-rate');
       lastAllowedAt = Date.now();
       callback(null, true);
     },

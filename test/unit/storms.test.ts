@@ -6,6 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import { describe, test } from 'node:test';
 import { pauseAfterFanOut } from '../../src/cluster/stream-reader.js';
 import { loadConfig } from '../../src/config/load.js';
+import { createMetrics } from '../../src/metrics/registry.js';
 import { createAdmission } from '../../src/relay/admission.js';
 
 describe('pacing the live fan-out during a storm', () => {
@@ -31,6 +32,7 @@ describe('pacing the live fan-out during a storm', () => {
   });
 });
 
+const newMetrics = () => createMetrics({ instanceId: 'A', transport: 'uws' });
 const request = { headers: {} } as IncomingMessage;
 const allow = (admission: ReturnType<typeof createAdmission>) =>
   new Promise<boolean>((resolve) => admission.allowRequest(request, (_err, ok) => resolve(ok)));
@@ -40,7 +42,11 @@ const refusal = (admission: ReturnType<typeof createAdmission>) =>
 describe('admission: arriving', () => {
   test('true for a second after an allowed handshake, false before any and after', async (t) => {
     t.mock.timers.enable({ apis: ['Date'], now: 0 });
-    const admission = createAdmission(loadConfig({ argv: ['start'], env: {} }).config, () => false);
+    const admission = createAdmission(
+      loadConfig({ argv: ['start'], env: {} }).config,
+      () => false,
+      newMetrics(),
+    );
     assert.equal(admission.arriving(), false);
     assert.equal(await allow(admission), true);
     assert.equal(admission.arriving(), true);
@@ -51,24 +57,35 @@ describe('admission: arriving', () => {
   });
 
   test('a refused handshake (draining) does not count as arriving', async () => {
-    const admission = createAdmission(loadConfig({ argv: ['start'], env: {} }).config, () => true);
+    const admission = createAdmission(
+      loadConfig({ argv: ['start'], env: {} }).config,
+      () => true,
+      newMetrics(),
+    );
     assert.equal(await allow(admission), false);
     assert.equal(admission.arriving(), false);
   });
 });
 
 describe('admission: --max-handshake-rate', () => {
-  const admissionAt = (rate: string) =>
+  const admissionAt = (rate: string, metrics = newMetrics()) =>
     createAdmission(
       loadConfig({ argv: ['start', '--max-handshake-rate', rate], env: {} }).config,
       () => false,
+      metrics,
     );
 
-  test("a second's worth is taken at once, the next is refused with a coded message", async (t) => {
+  test("a second's worth is taken at once, the next is refused with a coded message, and counted", async (t) => {
     t.mock.timers.enable({ apis: ['Date'], now: 0 });
-    const admission = admissionAt('3');
+    const metrics = newMetrics();
+    const admission = admissionAt('3', metrics);
     for (let i = 0; i < 3; i++) assert.equal(await allow(admission), true, `handshake ${i + 1}`);
     assert.equal(await refusal(admission), 'RLY_ERR_ADMISSION: over --max-handshake-rate');
+    const { values } = await metrics.handshakesRefused.get();
+    assert.deepEqual(
+      values.map((v) => [v.labels.reason, v.value]),
+      [['max-handshake-rate', 1]],
+    );
   });
 
   test("the bucket refills at the rate, and never holds more than a second's worth", async (t) => {
@@ -95,7 +112,11 @@ describe('admission: --max-handshake-rate', () => {
   });
 
   test('unset: no limit', async () => {
-    const admission = createAdmission(loadConfig({ argv: ['start'], env: {} }).config, () => false);
+    const admission = createAdmission(
+      loadConfig({ argv: ['start'], env: {} }).config,
+      () => false,
+      newMetrics(),
+    );
     for (let i = 0; i < 10_000; i++) assert.equal(await allow(admission), true);
   });
 });
