@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { RelayConfig } from '../config/schema.js';
 import type { Metrics } from '../metrics/registry.js';
+import { tokenBucket } from './token-bucket.js';
 
 /** Engine.IO's `allowRequest` hook: the single place that decides whether a new handshake is taken. */
 export interface Admission {
@@ -42,8 +43,11 @@ export function createAdmission(
   const full = (count: number) => config.maxConnections !== undefined && count >= config.maxConnections;
   // Sockets count too: one connection may hold one per namespace.
   const atCapacity = () => full(Math.max(counts.connections(), counts.sockets()));
-  const overRate =
-    config.maxHandshakeRate === undefined ? () => false : handshakeBucket(config.maxHandshakeRate);
+  // A second's worth at once. A refusal costs one short HTTP answer, and the client's reconnection backoff
+  // brings it back once the instance has served the ones ahead of it; a handshake taken beyond what the
+  // instance serves would instead wait out the client's connect timeout (20 s) and start over.
+  const rate = config.maxHandshakeRate;
+  const withinRate = rate === undefined ? () => true : tokenBucket(rate, rate);
   let lastAllowedAt = Number.NEGATIVE_INFINITY;
   return {
     atCapacity,
@@ -64,29 +68,9 @@ export function createAdmission(
       // Browsers always send Origin; CORS headers alone do not stop a WebSocket from another site.
       if (origins && typeof origin === 'string' && !origins.has(origin)) return refuse('origin');
       // Last: only a handshake that would otherwise be taken spends a token.
-      if (overRate()) return refuse('max-handshake-rate');
+      if (!withinRate()) return refuse('max-handshake-rate');
       lastAllowedAt = Date.now();
       callback(null, true);
     },
-  };
-}
-
-/**
- * A token bucket holding a second's worth of handshakes, refilled continuously; returns true when the
- * handshake must be refused. A refusal costs one short HTTP answer, and the client's reconnection backoff
- * brings it back when the instance has restored the ones ahead of it. Taken beyond what the instance
- * serves, a handshake's connect times out instead (20 s in socket.io-client), and its retry lengthens
- * the storm.
- */
-function handshakeBucket(perSecond: number): () => boolean {
-  let tokens = perSecond;
-  let at = Date.now();
-  return () => {
-    const now = Date.now();
-    tokens = Math.min(perSecond, tokens + ((now - at) * perSecond) / 1000);
-    at = now;
-    if (tokens < 1) return true;
-    tokens -= 1;
-    return false;
   };
 }

@@ -2,6 +2,7 @@ import type { Socket } from 'socket.io';
 import { DISCONNECT_EVENT, ErrorCodes } from '../errors.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { ConnectStep } from './pipeline.js';
+import { tokenBucket } from './token-bucket.js';
 
 /**
  * A token bucket per socket on every incoming event: `rate` events per second, bursts up to twice that.
@@ -14,24 +15,17 @@ export function limitRate(rate: number, metrics: Metrics): ConnectStep {
 }
 
 function limitSocket(socket: Socket, rate: number, metrics: Metrics): void {
-  const capacity = rate * 2;
+  const take = tokenBucket(rate, rate * 2);
   const abuse = rate * 4;
-  let tokens = capacity;
-  let refilledAt = Date.now();
   let windowStart = 0;
   let refused = 0;
   socket.use((packet, next) => {
-    const now = Date.now();
-    tokens = Math.min(capacity, tokens + ((now - refilledAt) / 1000) * rate);
-    refilledAt = now;
-    if (tokens >= 1) {
-      tokens -= 1;
-      return next();
-    }
+    if (take()) return next();
     metrics.rateLimited.inc({ namespace: socket.nsp.name });
     const ack = packet[packet.length - 1];
     const error = { code: ErrorCodes.RATE_LIMITED, message: `more than ${rate} events per second` };
     if (typeof ack === 'function') ack({ ok: false, error });
+    const now = Date.now();
     if (now - windowStart >= 1000) {
       windowStart = now;
       refused = 0;
