@@ -43,8 +43,8 @@ export function createUwsTransport(): PublicTransport {
         io,
         () => hookUwsEngine(attachApp, { request: sayConnectionClose, upgrade: closeRefusedUpgrades }),
         (uws, plain) => ({
-          ...skipClosedWebSockets(uws, plain),
-          broadcast: topicPublishAlone(app, uws.broadcast),
+          ...skipClosedWebSockets(ownRoomWithoutTopic(uws, plain), plain),
+          broadcast: topicPublishAlone(app, uws.broadcast, plain.broadcast),
         }),
       );
       new SlowConsumerGuard(backpressure, uwsBuffer).watch(io);
@@ -180,8 +180,38 @@ function trackPolling(socket: Socket): void {
   }
   polling.add(socket);
   const forget = () => polling.delete(socket);
-  socket.conn.once('upgrade', forget);
+  socket.conn.once('upgrade', () => {
+    forget();
+    // Socket.IO's integration subscribed every room of the socket when it upgraded, its own included.
+    webSocketOf<uWS.WebSocket<unknown>>(socket.conn.transport)?.unsubscribe(
+      topicOf(socket.nsp.name, socket.id),
+    );
+  });
   socket.once('disconnect', forget);
+}
+
+/** A room's uWS topic. */
+function topicOf(nsp: string, room: Room): string {
+  return `${nsp}${TOPIC_SEPARATOR}${room}`;
+}
+
+/**
+ * A socket's own room (its id) gets no uWS topic: a topic of its own cost each idle connection about 400
+ * bytes of native memory, and a message to one socket is one write anyway. Broadcasts to such a
+ * room take the in-memory adapter's path (see `topicPublishAlone`).
+ */
+function ownRoomWithoutTopic(uws: AdapterMethods, plain: AdapterMethods): AdapterMethods {
+  return {
+    ...uws,
+    addAll(this: Adapter, id: SocketId, rooms: Set<Room>) {
+      if (!rooms.has(id)) return uws.addAll.call(this, id, rooms);
+      const others = new Set(rooms);
+      others.delete(id);
+      // First: with no rooms, it still subscribes a new socket to its namespace's topic.
+      uws.addAll.call(this, id, others);
+      plain.addAll.call(this, id, new Set([id]));
+    },
+  };
 }
 
 /**
@@ -194,15 +224,18 @@ function trackPolling(socket: Socket): void {
 function topicPublishAlone(
   app: uWS.TemplatedApp,
   socketIoBroadcast: AdapterMethods['broadcast'],
+  plainBroadcast: AdapterMethods['broadcast'],
 ): AdapterMethods['broadcast'] {
   return function (this: Adapter, packet, opts) {
+    const [room] = opts.rooms;
+    // A socket's own room has no topic (see ownRoomWithoutTopic): its socket is written to directly.
+    if (opts.rooms.size === 1 && this.sids.has(room as Room)) return plainBroadcast.call(this, packet, opts);
     const onlyWebSockets = (pollingSockets.get(this.nsp)?.size ?? 0) === 0;
     if (opts.rooms.size > 1 || (opts.except?.size ?? 0) > 0 || !onlyWebSockets) {
       return socketIoBroadcast.call(this, packet, opts);
     }
     const nsp = this.nsp.name;
-    const [room] = opts.rooms;
-    const topic = room === undefined ? nsp : `${nsp}${TOPIC_SEPARATOR}${room}`;
+    const topic = room === undefined ? nsp : topicOf(nsp, room);
     for (const part of encodeWithAdapter(this, { ...packet, nsp })) {
       // An Engine.IO message ('4') carries the Socket.IO packet; binary attachments go as they are.
       if (typeof part === 'string') app.publish(topic, `4${part}`, false);
@@ -228,7 +261,7 @@ function subscribeAll(socket: Socket): void {
   if (!ws) return;
   const nsp = socket.nsp.name;
   ws.subscribe(nsp);
-  for (const room of socket.rooms) ws.subscribe(`${nsp}${TOPIC_SEPARATOR}${room}`);
+  for (const room of socket.rooms) if (room !== socket.id) ws.subscribe(topicOf(nsp, room));
 }
 
 /**

@@ -112,6 +112,30 @@ for (const transport of ['uws', 'ws'] as const) {
       assert.deepEqual(atC, [{ n: 2 }]);
     });
 
+    test('direct messages reach a socket on WebSocket, on polling and after its upgrade, exactly once', async () => {
+      const ws = await client(relay.url, { transports: ['websocket'] });
+      const polling = await client(relay.url, { transports: ['polling'] });
+      const upgraded = await client(relay.url);
+      if (upgraded.io.engine.transport.name !== 'websocket') {
+        await new Promise((resolve) => upgraded.io.engine.once('upgrade', resolve));
+      }
+      const targets = [ws, polling, upgraded];
+      const got = targets.map((s) => collect(s, 'direct'));
+      for (const [i, target] of targets.entries()) {
+        assert.deepEqual(await ask(ws, 'publish', { room: target.id, event: 'direct', data: { to: i } }), {
+          ok: true,
+        });
+      }
+      for (const [i, list] of got.entries()) await received(`direct message at client ${i}`, list, 1);
+      // A room message after the direct ones reaches all three, and nothing more arrives.
+      const done = targets.map((s) => collect(s, 'done'));
+      for (const s of targets) assert.deepEqual(await ask(s, 'join', 'after'), { ok: true });
+      assert.deepEqual(await ask(ws, 'publish', { room: 'after', event: 'done', data: {} }), { ok: true });
+      for (const [i, list] of done.entries()) await received(`room message at client ${i}`, list, 1);
+      assert.deepEqual(got, [[{ to: 0 }], [{ to: 1 }], [{ to: 2 }]]);
+      assert.deepEqual(done, [[{}], [{}], [{}]]);
+    });
+
     test('bad payloads and unknown events get coded error acks; the relay keeps serving', async () => {
       const s = await client(relay.url);
       const cases: Array<[string, unknown[], string]> = [
