@@ -248,24 +248,105 @@ function ListenerTable() {}
 ListenerTable.prototype = Object.create(null);
 
 /**
+ * Engine.IO's queue of send callbacks, which it pushes to at every flush and shifts at every drain: nearly
+ * always empty or one entry. As an array it holds the 17-slot backing store V8 gives it on its first push
+ * (152 bytes on every connection that was ever written to); this holds one entry in a field.
+ */
+export class SendCallbacks {
+  length = 0;
+  private head: unknown;
+  private rest: unknown[] | undefined;
+
+  push(entry: unknown): number {
+    if (this.length === 0) this.head = entry;
+    else if (this.rest) this.rest.push(entry);
+    else this.rest = [entry];
+    return ++this.length;
+  }
+
+  shift(): unknown {
+    if (this.length === 0) return undefined;
+    const entry = this.head;
+    this.length--;
+    this.head = this.rest?.shift();
+    if (this.rest?.length === 0) this.rest = undefined;
+    return entry;
+  }
+}
+
+/**
+ * Socket.IO's map of the acks a socket waits for from its client (it calls `set`, `get` and `delete`),
+ * which a relay socket seldom uses: the Map (184 bytes) is made on the first `set`.
+ */
+export class LazyAcks {
+  private map: Map<number, unknown> | undefined;
+
+  get size(): number {
+    return this.map?.size ?? 0;
+  }
+
+  get(id: number): unknown {
+    return this.map?.get(id);
+  }
+
+  set(id: number, ack: unknown): this {
+    if (this.map) this.map.set(id, ack);
+    else this.map = new Map([[id, ack]]);
+    return this;
+  }
+
+  delete(id: number): boolean {
+    return this.map?.delete(id) ?? false;
+  }
+}
+
+/** The decoder options Socket.IO gives every client (its own copy each): one shared, frozen copy. */
+let sharedDecoderOpts: object | undefined;
+
+/**
  * Shrinks what a connected socket keeps for its life, once every listener is in place (its last connect
  * step); nothing changes in what it does:
  * - the listener tables of the socket, its Engine.IO connection and that connection's transport move into
  *   ListenerTables;
  * - arrays filled at connect (Engine.IO's cleanup callbacks, Socket.IO's socket middlewares, the
  *   decoder's listeners, an event's several listeners) are copied to their length: V8 gives an array
- *   room for 16 more elements on its first push and never shrinks it (130–190 bytes each).
+ *   room for 16 more elements on its first push and never shrinks it (130–190 bytes each);
+ * - Engine.IO's send callbacks go into a SendCallbacks, and Socket.IO's acks into a LazyAcks;
+ * - the decoder's options, when they are Socket.IO's defaults, are one shared copy;
+ * - a WebSocket transport drops its `headers` listener: only long-polling transports emit that event.
  * Both libraries read these through their own properties on every use, so replacing them is safe.
  * Engine.IO's write buffers are replaced at every flush already.
  */
 export function compactSocket(socket: Socket): void {
-  const conn = socket.conn as unknown as { cleanupFn: unknown[]; transport: object };
-  const decoder = (socket.client as unknown as { decoder: { _callbacks?: Record<string, unknown[]> } })
-    .decoder;
-  const internal = socket as unknown as { fns: unknown[] };
+  const conn = socket.conn as unknown as {
+    cleanupFn: unknown[];
+    sentCallbackFn: { length: number; push(entry: unknown): number; shift(): unknown };
+    transport: { name: string; removeAllListeners(event: string): void };
+  };
+  const decoder = (
+    socket.client as unknown as {
+      decoder: {
+        _callbacks?: Record<string, unknown[]>;
+        opts?: { reviver?: unknown; maxAttachments?: number };
+      };
+    }
+  ).decoder;
+  const internal = socket as unknown as { fns: unknown[]; acks: Map<number, unknown> | LazyAcks };
   conn.cleanupFn = conn.cleanupFn.slice();
+  if (internal.acks.size === 0) internal.acks = new LazyAcks();
   internal.fns = internal.fns.slice();
+  if (!(conn.sentCallbackFn instanceof SendCallbacks)) {
+    const callbacks = new SendCallbacks();
+    for (const entry of conn.sentCallbackFn as unknown[]) callbacks.push(entry);
+    conn.sentCallbackFn = callbacks;
+  }
   if (decoder._callbacks?.$decoded) decoder._callbacks.$decoded = decoder._callbacks.$decoded.slice();
+  const opts = decoder.opts;
+  if (opts && Object.keys(opts).length === 2 && opts.reviver === undefined && opts.maxAttachments === 10) {
+    sharedDecoderOpts ??= Object.freeze({ ...opts });
+    decoder.opts = sharedDecoderOpts;
+  }
+  if (conn.transport.name === 'websocket') conn.transport.removeAllListeners('headers');
   for (const emitter of [socket, conn, conn.transport]) compactListeners(emitter);
 }
 

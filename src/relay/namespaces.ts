@@ -51,9 +51,10 @@ export function setupNamespaces(io: Server, config: RelayConfig, deps: Namespace
     const backend = deps.backendOf(name);
     const presence = deps.presenceOf(name);
     const compiled = compilePolicy(policy);
+    const oneSocket = oneSocketPerConnection(deps.atCapacity);
     const admit: AdmitStep[] = [
       // First: a refused CONNECT costs no token check and no backend call.
-      oneSocketPerConnection(deps.atCapacity),
+      oneSocket.admit,
       // Before the backend: its `connect` call sees the verified user in socket.data.
       ...optional(authenticator && authenticate(authenticator, deps.metrics)),
       ...optional(backend?.admit),
@@ -64,6 +65,7 @@ export function setupNamespaces(io: Server, config: RelayConfig, deps: Namespace
       ...optional(deps.transportConnected),
       // Before anything keeps a reference to the full headers; backends get the safe ones all the same.
       slimHandshake,
+      oneSocket.connected,
       // A namespace with a backend gets rooms from it too, which its patterns do not govern: there the
       // backend's `connect` call for the recovered socket (it sees `rooms`, may answer `leave`) re-checks.
       ...optional(!backend && recheckRooms(compiled, deps.log)),

@@ -1,45 +1,50 @@
 import type { Socket } from 'socket.io';
 import { ErrorCodes } from '../errors.js';
 import { socketById, socketOfConnection } from '../internals.js';
-import { type AdmitStep, refusal } from './pipeline.js';
-
-/** The socket each client connection has started in each namespace (the Socket.IO client object is the key). */
-const started = new WeakMap<object, Map<string, string>>();
+import { type AdmitStep, type ConnectStep, refusal } from './pipeline.js';
 
 /**
  * Admits at most one socket per namespace per client connection, and no new socket while the instance is
  * at --max-connections. Socket.IO itself lets one connection open any number of sockets in a namespace:
  * one long-polling POST of repeated CONNECT packets made 100,000 of them, whatever the connection cap was.
+ * Call once per namespace: `admit` is its first admit step, `connected` one of its connect steps.
  */
-export function oneSocketPerConnection(atCapacity: () => boolean): AdmitStep {
-  return (socket, next) => {
-    if (atCapacity()) return next(refusal(ErrorCodes.ADMISSION, 'at --max-connections'));
-    const namespace = socket.nsp.name;
-    const client = socket.client as object;
-    let mine = started.get(client);
-    if (!mine) {
-      mine = new Map();
-      started.set(client, mine);
-    }
-    const other = socketOfConnection(socket) ?? mine.get(namespace);
-    if (other !== undefined && other !== socket.id && socketById(socket.nsp, other)) {
-      return next(refusal(ErrorCodes.BAD_REQUEST, `this connection already has a socket in ${namespace}`));
-    }
-    mine.set(namespace, socket.id);
-    next();
+export function oneSocketPerConnection(atCapacity: () => boolean): {
+  admit: AdmitStep;
+  connected: ConnectStep;
+} {
+  // The socket each client connection (its Socket.IO client object) has started here, until it connects:
+  // from then on the client's own table of namespaces holds it.
+  const started = new WeakMap<object, string>();
+  return {
+    admit(socket, next) {
+      if (atCapacity()) return next(refusal(ErrorCodes.ADMISSION, 'at --max-connections'));
+      const other = socketOfConnection(socket) ?? started.get(socket.client);
+      if (other !== undefined && other !== socket.id && socketById(socket.nsp, other)) {
+        return next(
+          refusal(ErrorCodes.BAD_REQUEST, `this connection already has a socket in ${socket.nsp.name}`),
+        );
+      }
+      started.set(socket.client, socket.id);
+      next();
+    },
+    connected(socket) {
+      started.delete(socket.client);
+    },
   };
 }
 
 /** CONNECT packets one connection may send: a burst of this many, then this many per second. */
 const CONNECT_BURST = 16;
 const CONNECTS_PER_SECOND = 4;
+const CONNECT_INTERVAL_MS = 1000 / CONNECTS_PER_SECOND;
 
 /** The part of an Engine.IO server and its connections used here. */
 interface EngineServer {
   on(event: 'connection', listener: (conn: EngineConnection) => void): unknown;
 }
-interface EngineConnection {
-  prependListener(event: 'data', listener: (data: unknown) => void): unknown;
+export interface EngineConnection {
+  prependListener(event: 'data', listener: (this: EngineConnection, data: unknown) => void): unknown;
   close(): void;
 }
 
@@ -49,19 +54,21 @@ interface EngineConnection {
  * CONNECTs carrying a forged recovery `pid` cost 100,000 session reads in Redis, since Socket.IO tries a
  * restore before any middleware runs. Runs before Socket.IO decodes the packet.
  */
-export function limitConnects(engine: EngineServer): void {
-  engine.on('connection', (conn) => {
-    let tokens = CONNECT_BURST;
-    let at = Date.now();
-    conn.prependListener('data', (data) => {
-      // A Socket.IO CONNECT is a text packet of type 0.
-      if (typeof data !== 'string' || !data.startsWith('0')) return;
-      const now = Date.now();
-      tokens = Math.min(CONNECT_BURST, tokens + ((now - at) / 1000) * CONNECTS_PER_SECOND) - 1;
-      at = now;
-      if (tokens < 0) conn.close();
-    });
-  });
+export function limitConnects(engine: EngineServer, now: () => number = Date.now): void {
+  // Per connection one number (a generic cell rate algorithm): when its allowance would be whole again, in
+  // ms from `origin`, small enough to be held unboxed. One listener for every connection, which Engine.IO
+  // calls with the connection as `this`: a closure each cost every idle connection about 200 bytes.
+  const origin = now();
+  const wholeAt = new WeakMap<EngineConnection, number>();
+  function onData(this: EngineConnection, data: unknown): void {
+    // A Socket.IO CONNECT is a text packet of type 0.
+    if (typeof data !== 'string' || !data.startsWith('0')) return;
+    const at = now() - origin;
+    const next = Math.max(wholeAt.get(this) ?? at, at) + CONNECT_INTERVAL_MS;
+    if (next - at > CONNECT_BURST * CONNECT_INTERVAL_MS) this.close();
+    else wholeAt.set(this, next);
+  }
+  engine.on('connection', (conn) => conn.prependListener('data', onData));
 }
 
 /** Sockets connected to every namespace of this instance. */

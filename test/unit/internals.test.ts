@@ -11,8 +11,10 @@ import { Adapter } from 'socket.io-adapter';
 import {
   compactSocket,
   encodeWithAdapter,
+  LazyAcks,
   namespacesOf,
   preEncode,
+  SendCallbacks,
   scopeUwsIntegration,
   socketById,
   tcpOf,
@@ -117,9 +119,17 @@ test('compactSocket: listeners keep working from the compact tables, and the arr
   const calls: string[] = [];
   const socket = Object.assign(new EventEmitter(), {
     fns: [() => {}],
-    conn: Object.assign(new EventEmitter(), { cleanupFn: [() => {}], transport: new EventEmitter() }),
-    client: { decoder: { _callbacks: { $decoded: [() => {}] } } },
+    acks: new Map() as unknown,
+    conn: Object.assign(new EventEmitter(), {
+      cleanupFn: [() => {}],
+      sentCallbackFn: [null] as unknown,
+      transport: Object.assign(new EventEmitter(), { name: 'websocket' }),
+    }),
+    client: {
+      decoder: { _callbacks: { $decoded: [() => {}] }, opts: { reviver: undefined, maxAttachments: 10 } },
+    },
   });
+  socket.conn.transport.on('headers', () => calls.push('headers'));
   socket.on('packet', () => calls.push('a'));
   socket.on('packet', () => calls.push('b'));
   socket.once('close', () => calls.push('close'));
@@ -130,6 +140,13 @@ test('compactSocket: listeners keep working from the compact tables, and the arr
   assert.deepEqual(socket.fns, middlewares);
   assert.equal(socket.conn.cleanupFn.length, 1);
   assert.equal(socket.client.decoder._callbacks.$decoded.length, 1);
+  assert.ok(socket.acks instanceof LazyAcks, 'no ack awaited: a LazyAcks');
+  assert.ok(socket.conn.sentCallbackFn instanceof SendCallbacks);
+  assert.equal((socket.conn.sentCallbackFn as SendCallbacks).length, 1, 'the pending entry kept');
+  assert.equal((socket.conn.sentCallbackFn as SendCallbacks).shift(), null);
+  assert.deepEqual(socket.client.decoder.opts, { reviver: undefined, maxAttachments: 10 });
+  assert.ok(Object.isFrozen(socket.client.decoder.opts), 'the shared copy');
+  socket.conn.transport.emit('headers');
 
   socket.emit('packet');
   socket.emit('close');
@@ -141,4 +158,49 @@ test('compactSocket: listeners keep working from the compact tables, and the arr
   socket.emit('packet');
   assert.deepEqual(calls, ['a', 'b', 'close', 'data', 'toString']);
   assert.equal(socket.emit('hasOwnProperty'), false, 'nothing inherited counts as a listener');
+});
+
+test("SendCallbacks is the first-in first-out queue Engine.IO's array was, entries and nulls alike", () => {
+  const engineSocket = readFileSync(
+    join(dirname(createRequire(import.meta.url).resolve('engine.io')), 'socket.js'),
+    'utf8',
+  );
+  assert.ok(engineSocket.includes('this.sentCallbackFn.shift()'), 'Engine.IO shifts through the instance');
+  assert.ok(engineSocket.includes('this.sentCallbackFn.push(null)'), 'and pushes through it');
+  const queue = new SendCallbacks();
+  assert.equal(queue.shift(), undefined, 'empty');
+  const a = [() => {}];
+  const b = [() => {}];
+  assert.equal(queue.push(a), 1);
+  assert.equal(queue.push(null), 2);
+  assert.equal(queue.push(b), 3);
+  assert.equal(queue.length, 3);
+  assert.equal(queue.shift(), a);
+  assert.equal(queue.push(a), 3);
+  assert.deepEqual([queue.shift(), queue.shift(), queue.shift(), queue.shift()], [null, b, a, undefined]);
+  assert.equal(queue.length, 0);
+  queue.push(b);
+  assert.equal(queue.shift(), b, 'reusable once empty');
+});
+
+test('LazyAcks does what Socket.IO asks of its acks map, and makes the map only when one is set', () => {
+  const ioSocket = readFileSync(
+    join(dirname(createRequire(import.meta.url).resolve('socket.io')), 'socket.js'),
+    'utf8',
+  );
+  const used = new Set([...ioSocket.matchAll(/\.acks\.(\w+)/g)].map((m) => m[1]));
+  assert.deepEqual([...used].sort(), ['delete', 'get', 'set'], 'the methods Socket.IO calls');
+  const acks = new LazyAcks();
+  assert.equal(acks.get(1), undefined);
+  assert.equal(acks.delete(1), false);
+  assert.equal(acks.size, 0);
+  assert.equal((acks as unknown as { map?: unknown }).map, undefined, 'no Map yet');
+  const one = () => {};
+  const two = () => {};
+  assert.equal(acks.set(1, one).set(2, two), acks);
+  assert.equal(acks.get(1), one);
+  assert.equal(acks.get(2), two);
+  assert.equal(acks.delete(1), true);
+  assert.equal(acks.get(1), undefined);
+  assert.equal(acks.size, 1);
 });
