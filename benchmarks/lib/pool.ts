@@ -1,7 +1,7 @@
 // The runner's side of the load generators: forks worker processes and talks to them over IPC.
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { track } from '../../test/helpers/processes.js';
+import { exited, track } from '../../test/helpers/processes.js';
 import { Histogram } from './histogram.js';
 import type { Reply, Request } from './protocol.js';
 
@@ -13,6 +13,12 @@ export const MAX_SOCKETS_PER_WORKER = 15_000;
  * scenario's 54k closed sockets still in TIME_WAIT (60 s).
  */
 export const LOCAL_ADDRESSES = Array.from({ length: 32 }, (_, i) => `127.0.0.${i + 1}`);
+
+/**
+ * Extra Node options for the load-generator processes, for profiling them as the servers are profiled
+ * (`BENCH_WORKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof-gen"`; they exit on their own when stopped).
+ */
+const WORKER_NODE_ARGS = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
 export class LoadWorker {
   private nextId = 0;
@@ -41,6 +47,10 @@ export class LoadWorker {
 
   async stop(): Promise<void> {
     await this.request({ cmd: 'close' }).catch(() => {});
+    // Disconnected, it exits by itself (writing its profile, if asked for one); killed if it has not soon.
+    if (this.child.connected) this.child.disconnect();
+    const timer = new Promise((resolve) => setTimeout(resolve, 5_000).unref());
+    await Promise.race([exited(this.child), timer]);
     this.child.kill('SIGKILL');
   }
 }
@@ -51,7 +61,10 @@ export function startWorkers(n: number): LoadWorker[] {
     () =>
       new LoadWorker(
         track(
-          fork(WORKER, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+          fork(WORKER, [], {
+            execArgv: [...WORKER_NODE_ARGS, '--import', 'tsx'],
+            stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+          }),
         ),
       ),
   );
