@@ -1,8 +1,8 @@
-// A lean Socket.IO v5 / Engine.IO v4 client over `ws`, WebSocket transport only, default namespace only.
-// A full socket.io-client per connection costs more memory than the server side being measured; this one
-// keeps a WebSocket, a few fields and a pending-ack map.
-import WebSocket from 'ws';
+// A lean Socket.IO v5 / Engine.IO v4 client, WebSocket transport only, default namespace only. A full
+// socket.io-client per connection costs more memory than the server side being measured; this one keeps a
+// WebSocket (lean-websocket.ts), a few fields and a pending-ack map.
 import { type BenchEvent, parseBenchEvent } from './bench-event.js';
+import { LeanWebSocket } from './lean-websocket.js';
 
 /** A Socket.IO session to recover: the pid and last offset of a previous socket. */
 export type Session = { pid: string; offset: string };
@@ -22,7 +22,7 @@ export function engineUrl(url: string): string {
 }
 
 export class LeanSocket {
-  private ws: WebSocket | undefined;
+  private ws: LeanWebSocket | undefined;
   private acks = new Map<number, (args: unknown[]) => void>();
   private nextAckId = 0;
   sid = '';
@@ -36,14 +36,6 @@ export class LeanSocket {
   /** Opens the WebSocket and completes the Socket.IO CONNECT (recovering `recover`); rejects after `timeoutMs`. */
   connect(url: string, timeoutMs = 10_000, recover?: Session): Promise<void> {
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(engineUrl(url), {
-        localAddress: this.opts.localAddress,
-        perMessageDeflate: false,
-        handshakeTimeout: timeoutMs,
-        // Text frames from the server under test; checking their UTF-8 is cost the generator can skip.
-        skipUTF8Validation: true,
-      });
-      this.ws = ws;
       let settled = false;
       const settle = (err?: Error) => {
         if (settled) return;
@@ -55,41 +47,44 @@ export class LeanSocket {
         } else resolve();
       };
       const timer = setTimeout(() => settle(new Error(`connect timed out after ${timeoutMs} ms`)), timeoutMs);
-      ws.on('error', (err) => settle(err));
-      ws.on('close', () => {
-        const wasConnected = this.connected;
-        this.connected = false;
-        for (const ack of this.acks.values()) ack([{ ok: false, error: { code: 'BENCH_DISCONNECTED' } }]);
-        this.acks.clear();
-        settle(new Error('closed before CONNECT'));
-        if (wasConnected) this.opts.onClose?.(this);
-      });
-      ws.on('message', (raw: Buffer, isBinary: boolean) => {
-        if (isBinary) return;
-        if (this.opts.onBenchEvent && raw[0] === 52 && raw[1] === 50) {
-          const event = parseBenchEvent(raw);
-          if (event) {
-            // What socket.io-client does: with a session, the last string argument is the recovery offset.
-            if (this.pid !== undefined && event.offset !== undefined) this.lastOffset = event.offset;
-            this.opts.onBenchEvent(event);
-            return;
+      const ws = new LeanWebSocket(engineUrl(url), this.opts.localAddress, {
+        error: (err) => settle(err),
+        close: () => {
+          const wasConnected = this.connected;
+          this.connected = false;
+          for (const ack of this.acks.values()) ack([{ ok: false, error: { code: 'BENCH_DISCONNECTED' } }]);
+          this.acks.clear();
+          settle(new Error('closed before CONNECT'));
+          if (wasConnected) this.opts.onClose?.(this);
+        },
+        message: (raw, isBinary) => {
+          if (isBinary) return;
+          if (this.opts.onBenchEvent && raw[0] === 52 && raw[1] === 50) {
+            const event = parseBenchEvent(raw);
+            if (event) {
+              // What socket.io-client does: with a session, the last string argument is the recovery offset.
+              if (this.pid !== undefined && event.offset !== undefined) this.lastOffset = event.offset;
+              this.opts.onBenchEvent(event);
+              return;
+            }
           }
-        }
-        const text = raw.toString();
-        switch (text.charCodeAt(0)) {
-          case 48: // '0' Engine.IO open
-            ws.send(recover ? `40${JSON.stringify(recover)}` : '40');
-            return;
-          case 50: // '2' ping
-            ws.send('3');
-            return;
-          case 52: // '4' message: a Socket.IO packet follows
-            this.onPacket(text, recover, settle);
-            return;
-          default:
-            return;
-        }
+          const text = raw.toString();
+          switch (text.charCodeAt(0)) {
+            case 48: // '0' Engine.IO open
+              ws.send(recover ? `40${JSON.stringify(recover)}` : '40');
+              return;
+            case 50: // '2' ping
+              ws.send('3');
+              return;
+            case 52: // '4' message: a Socket.IO packet follows
+              this.onPacket(text, recover, settle);
+              return;
+            default:
+              return;
+          }
+        },
       });
+      this.ws = ws;
     });
   }
 
