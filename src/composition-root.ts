@@ -104,7 +104,7 @@ export async function createRelay(
             log,
             batch: (socket, write) => transport.batch(socket, write),
             together: (deliver) => transport.together(deliver),
-            arriving: admission.arriving,
+            storm: () => admission.arriving() || drainer.isDraining(),
           },
         )
       : undefined;

@@ -25,15 +25,16 @@ const PACE_MAX_MS = 250;
 
 /**
  * How long the reader waits before its next XREAD, after handing `entries` entries to the sockets in
- * `tookMs`. While a storm of clients reconnects (`arriving`), live fan-out and their handshakes and replays
+ * `tookMs`. While a storm of clients reconnects (`storm`), live fan-out and their handshakes and replays
  * share one thread: measured at 5,000 ws clients receiving 50 messages/s, delivering each entry by itself
  * took 70 % of the instance's time (a write per connection per entry) and the storm took 14–19 s. Pausing
  * lets the handshakes run, and the next read carries the entries that arrived meanwhile, so each
  * connection gets them in one write: live fan-out then takes at most a quarter of the time. A full read
- * means the reader is behind: it reads on at once.
+ * means the reader is behind: it reads on at once. A draining instance paces too: the clients it still
+ * holds are about to leave, and the CPU its fan-out would take is what the instances they move to need.
  */
-export function pauseAfterFanOut(tookMs: number, entries: number, arriving: boolean): number {
-  if (!arriving || tookMs < PACE_FROM_MS || entries >= READ_COUNT) return 0;
+export function pauseAfterFanOut(tookMs: number, entries: number, storm: boolean): number {
+  if (!storm || tookMs < PACE_FROM_MS || entries >= READ_COUNT) return 0;
   return Math.min(PACE_MAX_MS, tookMs * PACE_FACTOR);
 }
 
@@ -41,8 +42,8 @@ export interface StreamReaderDeps {
   log: Logger;
   metrics: Metrics;
   together: (deliver: () => void) => void;
-  /** True while clients are connecting to this instance (see pauseAfterFanOut). */
-  arriving: () => boolean;
+  /** True while clients are connecting to this instance, or it is draining (see pauseAfterFanOut). */
+  storm: () => boolean;
 }
 
 /**
@@ -117,7 +118,7 @@ export class StreamReader {
             else this.#deps.metrics.redisErrors.inc({ client: 'reader-format' });
           }
         });
-        const pause = pauseAfterFanOut(performance.now() - began, entries.length, this.#deps.arriving());
+        const pause = pauseAfterFanOut(performance.now() - began, entries.length, this.#deps.storm());
         if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause));
       } catch (err) {
         if (this.#stopped) return;
