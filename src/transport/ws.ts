@@ -138,16 +138,18 @@ function writeFramesFirst(conn: EngineSocket): void {
   });
 }
 
-function queueFrame(conn: EngineSocket, frame: Buffer): void {
+/** Queues `frame` for `conn`, after the frames already queued for it (`queued`, looked up by the caller). */
+function queueFrame(conn: EngineSocket, frame: Buffer, queued: QueuedFrames | undefined): void {
+  if (queued) {
+    queued.frames.push(frame);
+    queued.bytes += frame.length;
+    return;
+  }
   if (!queuedFrames) {
     queuedFrames = new Map();
     setImmediate(writeQueuedFrames);
   }
-  const queued = queuedFrames.get(conn);
-  if (queued) {
-    queued.frames.push(frame);
-    queued.bytes += frame.length;
-  } else queuedFrames.set(conn, { frames: [frame], bytes: frame.length });
+  queuedFrames.set(conn, { frames: [frame], bytes: frame.length });
 }
 
 function writeQueuedFrames(): void {
@@ -208,9 +210,9 @@ function writeFrame(conn: EngineSocket, frame: Buffer, mostHeld: number): boolea
   // at its next connect.
   if (ws.readyState !== OPEN) return true;
   // Frames still queued count too: one stream read can bring a hundred entries.
-  const held = tcpOf(ws).writableLength + (queuedFrames?.get(conn)?.bytes ?? 0);
-  if (queuedPackets(conn) > 0 || held > mostHeld) return false;
-  queueFrame(conn, frame);
+  const queued = queuedFrames?.get(conn);
+  if (queuedPackets(conn) > 0 || tcpOf(ws).writableLength + (queued?.bytes ?? 0) > mostHeld) return false;
+  queueFrame(conn, frame, queued);
   return true;
 }
 
