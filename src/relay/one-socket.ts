@@ -2,6 +2,7 @@ import type { Socket } from 'socket.io';
 import { ErrorCodes } from '../errors.js';
 import { socketById, socketOfConnection } from '../internals.js';
 import { type AdmitStep, type ConnectStep, refusal } from './pipeline.js';
+import { spendToken } from './token-bucket.js';
 
 /**
  * Admits at most one socket per namespace per client connection, and no new socket while the instance is
@@ -37,7 +38,6 @@ export function oneSocketPerConnection(atCapacity: () => boolean): {
 /** CONNECT packets one connection may send: a burst of this many, then this many per second. */
 const CONNECT_BURST = 16;
 const CONNECTS_PER_SECOND = 4;
-const CONNECT_INTERVAL_MS = 1000 / CONNECTS_PER_SECOND;
 
 /** The part of an Engine.IO server and its connections used here. */
 interface EngineServer {
@@ -55,17 +55,16 @@ export interface EngineConnection {
  * restore before any middleware runs. Runs before Socket.IO decodes the packet.
  */
 export function limitConnects(engine: EngineServer, now: () => number = Date.now): void {
-  // Per connection one number (a generic cell rate algorithm): when its allowance would be whole again, in
-  // ms from `origin`, small enough to be held unboxed. One listener for every connection, which Engine.IO
-  // calls with the connection as `this`: a closure each cost every idle connection about 200 bytes.
+  // Per connection one number (spendToken), in ms from `origin`, small enough to be held unboxed. One
+  // listener for every connection, which Engine.IO calls with the connection as `this`: a closure each
+  // cost every idle connection about 200 bytes.
   const origin = now();
   const wholeAt = new WeakMap<EngineConnection, number>();
   function onData(this: EngineConnection, data: unknown): void {
     // A Socket.IO CONNECT is a text packet of type 0.
     if (typeof data !== 'string' || !data.startsWith('0')) return;
-    const at = now() - origin;
-    const next = Math.max(wholeAt.get(this) ?? at, at) + CONNECT_INTERVAL_MS;
-    if (next - at > CONNECT_BURST * CONNECT_INTERVAL_MS) this.close();
+    const next = spendToken(wholeAt.get(this), now() - origin, CONNECTS_PER_SECOND, CONNECT_BURST);
+    if (next === undefined) this.close();
     else wholeAt.set(this, next);
   }
   engine.on('connection', (conn) => conn.prependListener('data', onData));

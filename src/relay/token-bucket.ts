@@ -14,3 +14,18 @@ export function tokenBucket(rate: number, capacity: number): () => boolean {
     return true;
   };
 }
+
+/**
+ * The same limit kept as one number per client (a generic cell rate algorithm), for state held per
+ * connection without a closure: `wholeAt` is when its bucket would be full again (undefined: full). Spends
+ * one token at `now`; returns the new `wholeAt`, or undefined when there was no token.
+ */
+export function spendToken(
+  wholeAt: number | undefined,
+  now: number,
+  rate: number,
+  capacity: number,
+): number | undefined {
+  const next = Math.max(wholeAt ?? now, now) + 1000 / rate;
+  return next - now > (capacity * 1000) / rate ? undefined : next;
+}
