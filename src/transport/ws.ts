@@ -50,6 +50,7 @@ export function createWsTransport(): PublicTransport {
         broadcast: framedBroadcast(plain.broadcast, mostHeld),
       }));
       new SlowConsumerGuard(backpressure, wsBuffer).watch(io);
+      oneWriteOpening(io);
       io.engine.on('connection', (conn: EngineSocket) => {
         writeFramesFirst(conn);
         corkBatches(conn.transport);
@@ -214,6 +215,23 @@ function writeFrame(conn: EngineSocket, frame: Buffer, mostHeld: number): boolea
   if (queuedPackets(conn) > 0 || tcpOf(ws).writableLength + (queued?.bytes ?? 0) > mostHeld) return false;
   queueFrame(conn, frame, queued);
   return true;
+}
+
+/**
+ * `ws` writes the 101 answer by itself, and Engine.IO's open packet follows a microtask later (its
+ * handshake awaits the session id): two system calls at the relay and two reads at the client for every
+ * connection, which a reconnect storm multiplies by thousands. Corked from the 101 to the end of this
+ * loop turn, they leave in one write. (A handshake that fails after the 101 is aborted with a destroy,
+ * which drops what is corked: the client sees the connection close, as it would after the 101 anyway.)
+ */
+function oneWriteOpening(io: Server): void {
+  // Engine.IO passes on `ws`'s `headers` event, emitted just before the 101 is written.
+  io.engine.on('headers', (_headers: unknown, req: IncomingMessage) => {
+    if (req.headers.upgrade === undefined) return;
+    const tcp = req.socket;
+    tcp.cork();
+    setImmediate(() => tcp.uncork());
+  });
 }
 
 /**

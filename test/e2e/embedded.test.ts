@@ -136,6 +136,33 @@ for (const transport of ['uws', 'ws'] as const) {
       assert.deepEqual(done, [[{}], [{}], [{}]]);
     });
 
+    test('a WebSocket handshake: the 101 answer and the Engine.IO open packet arrive in one read', async () => {
+      const { port } = new URL(relay.url);
+      const chunks = await new Promise<Buffer[]>((resolve, reject) => {
+        const got: Buffer[] = [];
+        const socket = netConnect(Number(port), '127.0.0.1', () =>
+          socket.write(
+            'GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: relay\r\nUpgrade: websocket\r\n' +
+              'Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+          ),
+        );
+        socket.on('data', (chunk) => {
+          got.push(chunk);
+          // Done once the open packet (`0{"sid":...}`) is in.
+          if (Buffer.concat(got).includes('0{"sid"')) {
+            socket.destroy();
+            resolve(got);
+          }
+        });
+        socket.on('error', reject);
+        setTimeout(() => reject(new Error('no open packet within 5 s')), 5_000).unref();
+      });
+      const first = chunks[0]?.toString('latin1') ?? '';
+      assert.match(first, /^HTTP\/1\.1 101 /);
+      assert.equal(chunks.length, 1, 'one write: the 101 and the open packet together');
+      assert.match(first, /\r\n\r\n\x81.0\{"sid":"/s);
+    });
+
     test('bad payloads and unknown events get coded error acks; the relay keeps serving', async () => {
       const s = await client(relay.url);
       const cases: Array<[string, unknown[], string]> = [
