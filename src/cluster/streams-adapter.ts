@@ -1,3 +1,4 @@
+import { channel } from 'node:diagnostics_channel';
 import type { Namespace, Socket } from 'socket.io';
 import {
   type BroadcastOptions,
@@ -27,6 +28,12 @@ import {
   publicChannel,
   recoverableBroadcast,
 } from './wire.js';
+
+/**
+ * Every broadcast an instance is about to fan out, as read from the stream (the cluster message), for
+ * tracing: a subscriber can time publish → fan-out without touching the delivery path.
+ */
+const busDelivery = channel('edge-relay:bus-delivery');
 
 /** What one namespace's adapter is given by the cluster (shared by every namespace on its stream). */
 export interface StreamsAdapterDeps {
@@ -99,6 +106,7 @@ export class RelayStreamsAdapter extends ClusterAdapter {
 
   /** Fans a broadcast out to this instance's sockets, with its offset when clients can recover it. */
   #deliver(message: ClusterMessage & { type: MessageType.BROADCAST }, offset: string): void {
+    if (busDelivery.hasSubscribers) busDelivery.publish(message);
     const packet = message.data.packet as LivePacket;
     const opts = message.data.opts as EncodedSelection;
     // A copy: the history keeps the entry as stored, and replays append the offset themselves.

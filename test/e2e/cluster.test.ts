@@ -2,6 +2,7 @@
 // instances exchange messages, room broadcasts cross instances, a direct message reaches only its socket.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { ask, client, closeClients, collect, received } from '../helpers/clients.js';
 import { waitFor } from '../helpers/processes.js';
 import { type RedisServer, startRedis } from '../helpers/redis.js';
@@ -9,6 +10,20 @@ import { type RelayProcess, startRelay } from '../helpers/relay.js';
 import { toolAvailable } from '../helpers/tools.js';
 
 type Msg = { from: string; n: number };
+
+/** The benchmark's probe of publish → fan-out, on the relay's bus-delivery diagnostics channel. */
+const FANOUT_PROBE = fileURLToPath(new URL('../../benchmarks/fanout-probe.mjs', import.meta.url));
+
+/** How many broadcasts the probe in `relay` has timed since its last report. */
+async function probed(relay: RelayProcess): Promise<number> {
+  const seen = relay.logs.filter((l) => l.msg === 'bench-fanout').length;
+  relay.child.kill('SIGUSR1');
+  const line = await waitFor(
+    'the fan-out probe report',
+    () => relay.logs.filter((l) => l.msg === 'bench-fanout')[seen],
+  );
+  return (line.counts as number[]).reduce((a, b) => a + b, 0);
+}
 
 async function getJson(relay: RelayProcess, path: string): Promise<Record<string, unknown>> {
   const res = await fetch(`${relay.adminUrl}${path}`);
@@ -25,9 +40,10 @@ for (const transport of ['uws', 'ws'] as const) {
       if (!toolAvailable('redis-server')) return;
       redis = await startRedis();
       const common = ['--redis-url', redis.url, '--transport', transport];
+      const env = { NODE_OPTIONS: `--import ${FANOUT_PROBE}` };
       [a, b] = await Promise.all([
-        startRelay([...common, '--instance-id', 'A']),
-        startRelay([...common, '--instance-id', 'B']),
+        startRelay([...common, '--instance-id', 'A'], env),
+        startRelay([...common, '--instance-id', 'B'], env),
       ]);
     });
     after(async () => {
@@ -101,6 +117,25 @@ for (const transport of ['uws', 'ws'] as const) {
       assert.deepEqual(dms[0], []);
       assert.deepEqual(dms[2], []);
       assert.deepEqual(dms[3], []);
+    });
+
+    test('every instance reports each broadcast it fans out from the stream on its diagnostics channel', async (t) => {
+      if (!redis) return t.skip('redis-server is not installed');
+      const onA = await client(a.url);
+      const onB = await client(b.url);
+      const atB = collect(onB, 'timed');
+      await ask(onA, 'join', 'timed');
+      await ask(onB, 'join', 'timed');
+      await Promise.all([probed(a), probed(b)]);
+      for (let n = 1; n <= 3; n++) {
+        const sent = { t: Date.now(), n };
+        assert.deepEqual(await ask(onA, 'publish', { room: 'timed', event: 'timed', data: sent }), {
+          ok: true,
+        });
+      }
+      await received('the timed messages at B', atB, 3);
+      // The publishing instance delivers its own broadcasts from the stream too.
+      assert.deepEqual(await Promise.all([probed(a), probed(b)]), [3, 3]);
     });
 
     test('admin routes answer cluster-wide', async (t) => {
