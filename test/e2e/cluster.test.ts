@@ -2,7 +2,7 @@
 // instances exchange messages, room broadcasts cross instances, a direct message reaches only its socket.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { ask, client, closeClients, collect, received } from '../helpers/clients.js';
 import { waitFor } from '../helpers/processes.js';
 import { type RedisServer, startRedis } from '../helpers/redis.js';
@@ -40,7 +40,7 @@ for (const transport of ['uws', 'ws'] as const) {
       if (!toolAvailable('redis-server')) return;
       redis = await startRedis();
       const common = ['--redis-url', redis.url, '--transport', transport];
-      const env = { NODE_OPTIONS: `--import ${FANOUT_PROBE}` };
+      const env = { NODE_OPTIONS: `--import ${JSON.stringify(pathToFileURL(FANOUT_PROBE).href)}` };
       [a, b] = await Promise.all([
         startRelay([...common, '--instance-id', 'A'], env),
         startRelay([...common, '--instance-id', 'B'], env),
@@ -123,6 +123,7 @@ for (const transport of ['uws', 'ws'] as const) {
       if (!redis) return t.skip('redis-server is not installed');
       const onA = await client(a.url);
       const onB = await client(b.url);
+      const atA = collect(onA, 'timed');
       const atB = collect(onB, 'timed');
       await ask(onA, 'join', 'timed');
       await ask(onB, 'join', 'timed');
@@ -133,6 +134,8 @@ for (const transport of ['uws', 'ws'] as const) {
           ok: true,
         });
       }
+      // Each instance's clients get them from its own stream delivery, after it published them.
+      await received('the timed messages at A', atA, 3);
       await received('the timed messages at B', atB, 3);
       // The publishing instance delivers its own broadcasts from the stream too.
       assert.deepEqual(await Promise.all([probed(a), probed(b)]), [3, 3]);

@@ -154,8 +154,12 @@ for (const transport of ['uws', 'ws'] as const) {
             resolve(got);
           }
         });
-        socket.on('error', reject);
-        setTimeout(() => reject(new Error('no open packet within 5 s')), 5_000).unref();
+        const fail = (err: Error) => {
+          socket.destroy();
+          reject(err);
+        };
+        socket.on('error', fail);
+        setTimeout(() => fail(new Error('no open packet within 5 s')), 5_000).unref();
       });
       const first = chunks[0]?.toString('latin1') ?? '';
       assert.match(first, /^HTTP\/1\.1 101 /);
