@@ -28,8 +28,11 @@ export interface BackpressurePolicy {
 
 /** The transport-specific part: each WebSocket library has its own send buffer. */
 export interface WebSocketBuffer {
-  /** Bytes the WebSocket library holds for this transport, not yet handed to the kernel. */
-  bufferedAmount(transport: EngineTransport): number;
+  /**
+   * Bytes held for the connection's WebSocket, not yet handed to the kernel: the library's send buffer,
+   * and whatever the transport queued for it outside Engine.IO.
+   */
+  bufferedAmount(conn: EngineSocket): number;
   /** Closes the WebSocket at once, discarding what it holds (a graceful close would wait behind it). */
   abort(transport: EngineTransport): void;
 }
@@ -122,8 +125,7 @@ export class SlowConsumerGuard {
 
   /** Bytes queued for the connection; starts watching it once its CONNECT is no longer among them. */
   #buffered(conn: EngineSocket, state: Watched): number {
-    const websocket =
-      conn.transport.name === 'websocket' ? this.#websocket.bufferedAmount(conn.transport) : 0;
+    const websocket = conn.transport.name === 'websocket' ? this.#websocket.bufferedAmount(conn) : 0;
     const buffered = state.queued + websocket;
     if (!state.watched && state.connectEnd !== undefined && state.total - buffered >= state.connectEnd) {
       state.watched = true;

@@ -102,8 +102,8 @@ export function createUwsTransport(): PublicTransport {
 type UwsEngineTransport = EngineTransport & { socket?: uWS.WebSocket<unknown>; readyState: string };
 
 const uwsBuffer: WebSocketBuffer = {
-  bufferedAmount(transport) {
-    const { socket, readyState } = transport as UwsEngineTransport;
+  bufferedAmount(conn) {
+    const { socket, readyState } = conn.transport as UwsEngineTransport;
     // A closed uWS WebSocket throws on any access.
     return socket && readyState !== 'closed' ? socket.getBufferedAmount() : 0;
   },

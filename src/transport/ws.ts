@@ -262,7 +262,9 @@ function corked(tcp: Socket, write: () => void): void {
 const socketOf = (transport: unknown) => webSocketOf<WsSocket>(transport) as WsSocket;
 
 const wsBuffer: WebSocketBuffer = {
-  bufferedAmount: (transport) => socketOf(transport).bufferedAmount,
+  // Broadcast frames still queued for the end of the stream read count too: unseen, they let a packet
+  // that crossed the bound into Engine.IO's buffer, behind them (the slow-consumer test failed once in CI).
+  bufferedAmount: (conn) => socketOf(conn.transport).bufferedAmount + (queuedFrames?.get(conn)?.bytes ?? 0),
   // terminate(), not close(): a close frame would wait behind the unread data for up to 30 s.
   abort: (transport) => socketOf(transport).terminate(),
 };

@@ -55,7 +55,7 @@ function setup() {
   const guard = new SlowConsumerGuard(
     { maxBytes: MAX, onSlowConsumer: (consumer) => dropped.push(consumer) },
     {
-      bufferedAmount: (transport) => wsBuffered.get(transport) ?? 0,
+      bufferedAmount: (conn) => wsBuffered.get(conn.transport) ?? 0,
       abort: (transport) => {
         aborted.push(transport);
       },
