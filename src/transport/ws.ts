@@ -210,11 +210,19 @@ function writeFrame(conn: EngineSocket, frame: Buffer, mostHeld: number): boolea
   // object per packet. Engine.IO learns of the close in a moment; with recovery on, the client gets this
   // at its next connect.
   if (ws.readyState !== OPEN) return true;
-  // Frames still queued count too: one stream read can bring a hundred entries.
   const queued = queuedFrames?.get(conn);
-  if (queuedPackets(conn) > 0 || tcpOf(ws).writableLength + (queued?.bytes ?? 0) > mostHeld) return false;
+  if (queuedPackets(conn) > 0 || heldFor(ws, queued) > mostHeld) return false;
   queueFrame(conn, frame, queued);
   return true;
+}
+
+/**
+ * What a connection holds: `ws`'s send buffer and the broadcast frames still queued for it (one stream
+ * read can bring a hundred entries). The framed path and the slow-consumer guard both count this, so a
+ * packet that crosses the bound is refused by the one and seen by the other.
+ */
+function heldFor(ws: WsSocket, queued: QueuedFrames | undefined): number {
+  return ws.bufferedAmount + (queued?.bytes ?? 0);
 }
 
 /**
@@ -262,9 +270,7 @@ function corked(tcp: Socket, write: () => void): void {
 const socketOf = (transport: unknown) => webSocketOf<WsSocket>(transport) as WsSocket;
 
 const wsBuffer: WebSocketBuffer = {
-  // Broadcast frames still queued for the end of the stream read count too: unseen, they let a packet
-  // that crossed the bound into Engine.IO's buffer, behind them (the slow-consumer test failed once in CI).
-  bufferedAmount: (conn) => socketOf(conn.transport).bufferedAmount + (queuedFrames?.get(conn)?.bytes ?? 0),
+  bufferedAmount: (conn) => heldFor(socketOf(conn.transport), queuedFrames?.get(conn)),
   // terminate(), not close(): a close frame would wait behind the unread data for up to 30 s.
   abort: (transport) => socketOf(transport).terminate(),
 };

@@ -3,10 +3,9 @@
 // whose socket is full is dropped at the first message past the bound, not after a second bound's worth
 // went into Engine.IO's buffer behind the frames (the slow-consumer e2e test once saw that in CI).
 import assert from 'node:assert/strict';
-import type { Socket as TcpSocket } from 'node:net';
 import { test } from 'node:test';
 import { Server, type Socket } from 'socket.io';
-import { queuedPackets } from '../../src/internals.js';
+import { queuedPackets, tcpOf, webSocketOf } from '../../src/internals.js';
 import { BURST_FACTOR } from '../../src/transport/backpressure.js';
 import { createWsTransport } from '../../src/transport/ws.js';
 import { waitFor } from '../helpers/processes.js';
@@ -17,9 +16,8 @@ const MESSAGE_BYTES = 64 * 1024;
 /** Bounds the loop that fills the kernel's buffers (loopback takes a few MiB). */
 const MOST_FILL_MESSAGES = 2_000;
 
-/** The TCP socket under a server-side socket's WebSocket (how the test sees that the kernel is full). */
-const tcpOfSocket = (socket: Socket) =>
-  (socket.conn.transport as unknown as { socket: { _socket: TcpSocket } }).socket._socket;
+/** Bytes Node still holds for a server-side socket's TCP connection: above 0, the kernel is full. */
+const unsent = (socket: Socket) => tcpOf(webSocketOf(socket.conn.transport)).writableLength;
 
 const turn = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -57,12 +55,12 @@ test('ws: a burst to a client whose socket is full is dropped at the first messa
   // Messages to the socket alone (Engine.IO's path) until one stays in Node's buffer: the kernel is full,
   // Engine.IO's transport waits for that write, and what follows queues in Engine.IO's buffer.
   let filled = 0;
-  while (tcpOfSocket(socket).writableLength === 0 && filled < MOST_FILL_MESSAGES) {
+  while (unsent(socket) === 0 && filled < MOST_FILL_MESSAGES) {
     socket.emit('fill', pad);
     filled++;
     await turn();
   }
-  assert.ok(tcpOfSocket(socket).writableLength > 0, `the kernel took all ${filled} messages`);
+  assert.ok(unsent(socket) > 0, `the kernel took all ${filled} messages`);
   assert.equal(drops.length, 0, 'filling stayed under the bound');
 
   // One stream read's worth of broadcasts, delivered together as the stream reader does.

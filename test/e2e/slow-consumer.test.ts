@@ -19,9 +19,9 @@ const MESSAGE_BYTES = 64 * 1024;
 const MESSAGES = 2048;
 /**
  * Peak growth measured: 10-90 MiB when this test was written, 136-159 MiB on 2026-12-01, most of it
- * garbage awaiting a major GC (when V8 runs one varies with load); without the bound (--max-backpressure 1 GiB), 393 MiB on uws and 511 MiB on ws the same day:
- * the stalled clients hold all 128 MiB each. What is held for one client is checked exactly from the
- * drop log lines.
+ * garbage awaiting a major GC (when V8 runs one varies with load). Without the bound (--max-backpressure
+ * 1 GiB), 393 MiB on uws and 511 MiB on ws the same day: the stalled clients hold all 128 MiB each. What
+ * is held for one client is checked exactly from the drop log lines.
  */
 const RSS_GROWTH_LIMIT = 250 * 1024 * 1024;
 /**
